@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django.db import models
+
+from accounts.ids import new_object_id
+from accounts.models import Organization
+
+VAD_PROVIDERS = ("silero", "webrtc")
+STT_PROVIDERS = ("faster-whisper", "openai")
+BRAIN_PROVIDERS = ("knowledge", "openai")
+TTS_PROVIDERS = ("piper", "espeak", "openai")
+
+DEFAULT_SPEECH = {
+    "vad": {"provider": "silero", "options": {}},
+    "stt": {"provider": "faster-whisper", "options": {}},
+    "brain": {"provider": "knowledge", "options": {}},
+    "tts": {"provider": "piper", "options": {}},
+}
+
+
+def default_speech() -> dict:
+    return {
+        stage: {"provider": s["provider"], "options": {}} for stage, s in DEFAULT_SPEECH.items()
+    }
+
+
+class Assistant(models.Model):
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="assistants"
+    )
+    name = models.CharField(max_length=200)
+    system_prompt = models.TextField(max_length=20000)
+    description = models.TextField(blank=True, max_length=2000)
+    starting_message = models.TextField(blank=True, max_length=2000)
+    enabled = models.BooleanField(default=True)
+    language = models.CharField(max_length=16, default="en")
+    voice_settings = models.JSONField(default=dict, blank=True)
+    dtmf_rules = models.JSONField(default=dict, blank=True)
+    # Provider per stage with options: {"vad": {"provider": ..., "options": {...}}, ...}
+    speech = models.JSONField(default=default_speech, blank=True)
+    fallback_message = models.CharField(
+        max_length=500, default="Sorry, I don't know that one. Could you ask another way?"
+    )
+    endpoint_silence_ms = models.PositiveIntegerField(default=500)
+    min_interruption_ms = models.PositiveIntegerField(default=300)
+    max_call_seconds = models.PositiveIntegerField(default=600)
+    silence_timeout_seconds = models.PositiveIntegerField(default=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KnowledgeEntry(models.Model):
+    """A question/answer pair the offline reply engine answers from."""
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="knowledge")
+    question = models.CharField(max_length=500)
+    answer = models.TextField(max_length=2000)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name_plural = "knowledge entries"
+
+    def __str__(self) -> str:
+        return self.question

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.ids import new_object_id
+from accounts.models import Organization
+from assistants.models import Assistant
+from widgets.models import Widget
+
+
+class CallStatus(models.TextChoices):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# The calls API reports status as a number (seed 000: `"status": 1`) next to its name.
+STATUS_CODES = {
+    CallStatus.QUEUED: 0,
+    CallStatus.IN_PROGRESS: 1,
+    CallStatus.COMPLETED: 2,
+    CallStatus.FAILED: 3,
+}
+TERMINAL_STATUSES = (CallStatus.COMPLETED, CallStatus.FAILED)
+
+
+class CallType(models.TextChoices):
+    WEB = "web"
+
+
+class CallQuerySet(models.QuerySet):
+    def live(self) -> CallQuerySet:
+        """In progress, or queued with a connect token that can still be used."""
+        return self.filter(
+            models.Q(status=CallStatus.IN_PROGRESS)
+            | models.Q(status=CallStatus.QUEUED, token_expires_at__gt=timezone.now())
+        )
+
+
+class Call(models.Model):
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="calls")
+    assistant = models.ForeignKey(
+        Assistant, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    widget = models.ForeignKey(
+        Widget, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    type = models.CharField(max_length=16, choices=CallType.choices, default=CallType.WEB)
+    status = models.CharField(
+        max_length=16, choices=CallStatus.choices, default=CallStatus.QUEUED, db_index=True
+    )
+    end_reason = models.CharField(max_length=40, blank=True)
+    transport = models.CharField(max_length=16, blank=True)
+    origin = models.CharField(max_length=300, blank=True)
+    consent = models.JSONField(null=True, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    recording = models.FileField(upload_to="recordings/", blank=True)
+    analysis = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} call {self.id} ({self.status})"
+
+    @property
+    def status_code(self) -> int:
+        return STATUS_CODES[CallStatus(self.status)]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class TranscriptEntry(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="transcript")
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, choices=[("user", "user"), ("assistant", "assistant")])
+    text = models.TextField()
+    start_ms = models.PositiveIntegerField(null=True, blank=True)
+    end_ms = models.PositiveIntegerField(null=True, blank=True)
+    interrupted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["call", "seq"], name="unique_call_seq")]
+        verbose_name_plural = "transcript entries"
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+
+class CallTurn(models.Model):
+    """Per-turn timings reported by the voice engine (milliseconds)."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveIntegerField()
+    timings = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["call", "index"], name="unique_call_turn")]
+
+    def __str__(self) -> str:
+        return f"turn {self.index} of {self.call_id}"

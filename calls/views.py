@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts.api import OrgAPIView, ok, paginate
+from accounts.errors import error_body
+from accounts.permissions import HasScope
+from assistants.models import Assistant
+from calls.gateway import gateway_for
+from calls.selectors import call_list, calls_for, transcript_status
+from calls.serializers import (
+    CallListQuery,
+    CreateWidgetCallSerializer,
+    InitiateCallSerializer,
+    call_representation,
+    transcript_entry_representation,
+)
+from calls.services import CallNotAllowed, call_create
+from widgets.models import Widget
+from widgets.origins import origin_allowed
+
+
+def not_allowed_response(exc: CallNotAllowed) -> Response:
+    errors = {exc.field: [str(exc)]} if exc.field else None
+    return Response(error_body(str(exc), errors), status=status.HTTP_400_BAD_REQUEST)
+
+
+class CallCollectionView(OrgAPIView):
+    scopes = {"GET": "calls:read"}
+
+    @extend_schema(
+        summary="List calls",
+        operation_id="calls_list",
+        parameters=[CallListQuery],
+        responses=OpenApiResponse(description="Calls fetched"),
+    )
+    def get(self, request):
+        query = CallListQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        calls = call_list(organization=self.organization, filters=query.validated_data)
+        items, meta = paginate(calls, query.validated_data)
+        return ok("Calls fetched", [call_representation(c) for c in items], meta=meta)
+
+
+class CallInitiateView(OrgAPIView):
+    scopes = {"POST": "calls:write"}
+
+    @extend_schema(
+        summary="Start a web call",
+        request=InitiateCallSerializer,
+        responses={201: OpenApiResponse(description="Call initiated; connect to gateway.url")},
+    )
+    def post(self, request):
+        serializer = InitiateCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        assistant = get_object_or_404(
+            Assistant, pk=data["assistantId"], organization=self.organization
+        )
+        try:
+            call, token = call_create(
+                organization=self.organization,
+                assistant=assistant,
+                variables=data.get("variables"),
+            )
+        except CallNotAllowed as exc:
+            return not_allowed_response(exc)
+        return ok(
+            "Call initiated with location data",
+            status=201,
+            callId=call.id,
+            gateway=gateway_for(request=request, call=call, token=token),
+        )
+
+
+class WidgetCreateCallView(APIView):
+    """create-call: from a browser on an allowed origin (no key), or server to server with a key."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "widget_call"
+    scopes = {"POST": "widgets:write"}
+
+    @extend_schema(
+        summary="Create a widget call",
+        request=CreateWidgetCallSerializer,
+        responses={201: OpenApiResponse(description="Call created; connect to gateway.url")},
+    )
+    def post(self, request):
+        serializer = CreateWidgetCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        widget = (
+            Widget.objects.select_related("assistant", "organization")
+            .filter(pk=data["widget_id"])
+            .first()
+        )
+        origin = ""
+        consent = None
+        if request.auth is not None:
+            HasScope().has_permission(request, self)
+            if widget is None or widget.organization_id != request.auth.organization_id:
+                raise exceptions.NotFound("Widget not found.")
+        else:
+            origin = request.headers.get("Origin", "")
+            if not origin:
+                raise exceptions.NotAuthenticated(
+                    "Send an API key, or call from a web page whose origin the widget allows."
+                )
+            if widget is None:
+                raise exceptions.NotFound("Widget not found.")
+            if not origin_allowed(widget=widget, origin=origin, request=request):
+                raise exceptions.PermissionDenied(
+                    f"Calls from {origin} are not allowed for this widget (see its allowed_origins)."
+                )
+            consent = self.consent_record(widget, data.get("consent"), origin)
+        try:
+            call, token = call_create(
+                organization=widget.organization,
+                assistant=widget.assistant,
+                widget=widget,
+                origin=origin.lower(),
+                consent=consent,
+                variables=data.get("variables"),
+            )
+        except CallNotAllowed as exc:
+            return not_allowed_response(exc)
+        return ok(
+            "Call created",
+            status=201,
+            call_id=call.id,
+            assistant_id=call.assistant_id,
+            gateway=gateway_for(request=request, call=call, token=token),
+        )
+
+    @staticmethod
+    def consent_record(widget: Widget, consent: dict | None, origin: str) -> dict | None:
+        if not widget.terms_and_condition:
+            return None
+        if not consent or not consent.get("accepted"):
+            raise exceptions.ValidationError(
+                {"consent": ["The widget's terms must be accepted before the call starts."]}
+            )
+        if consent.get("terms_sha256") not in (None, widget.terms_sha256):
+            raise exceptions.ValidationError(
+                {"consent": ["The terms have changed since they were shown; reload the widget."]}
+            )
+        return {
+            "accepted_at": timezone.now().isoformat(),
+            "origin": origin.lower(),
+            "terms_sha256": widget.terms_sha256,
+        }
+
+
+class CallDetailBase(OrgAPIView):
+    scopes = {"GET": "calls:read"}
+
+    def get_call(self, call_id: str):
+        return get_object_or_404(calls_for(organization=self.organization), pk=call_id)
+
+
+class CallDetailView(CallDetailBase):
+    @extend_schema(summary="Read a call", responses=OpenApiResponse(description="Call fetched"))
+    def get(self, request, call_id: str):
+        return ok("Call fetched", call_representation(self.get_call(call_id)))
+
+
+class CallTranscriptsView(CallDetailBase):
+    @extend_schema(
+        summary="Read a call's transcript",
+        responses=OpenApiResponse(description="Transcripts fetched"),
+    )
+    def get(self, request, call_id: str):
+        call = self.get_call(call_id)
+        entries = list(call.transcript.all())
+        data = {
+            "call_id": call.id,
+            "transcript_status": transcript_status(call, len(entries)),
+            "transcripts": [transcript_entry_representation(e) for e in entries],
+        }
+        return ok("Transcripts fetched", data)
+
+
+class CallAnalysisView(CallDetailBase):
+    @extend_schema(
+        summary="Read a call's analysis", responses=OpenApiResponse(description="Analysis fetched")
+    )
+    def get(self, request, call_id: str):
+        call = self.get_call(call_id)
+        analysis = call.analysis or {}
+        data = {
+            "call_id": call.id,
+            "analysis_status": "ready" if call.analysis else "pending",
+            "summary": analysis.get("summary"),
+            "outcome": analysis.get("outcome"),
+            "extracted_data": analysis.get("extracted_data", {}),
+        }
+        return ok("Analysis fetched", data)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from accounts.admin_scoping import OrganizationScopedAdmin
+from widgets.models import Widget, WidgetOrigin
+from widgets.serializers import COLOR_FIELDS, embed_snippet
+from widgets.validators import normalize_origin, validate_plain_text
+
+TEXT_FIELDS = ("start_call_button", "end_call_button", "call_to_action")
+
+
+class WidgetOriginForm(forms.ModelForm):
+    class Meta:
+        model = WidgetOrigin
+        fields = ["origin", "position"]
+
+    def clean_origin(self):
+        return normalize_origin(self.cleaned_data["origin"])
+
+
+class WidgetOriginInline(admin.TabularInline):
+    model = WidgetOrigin
+    form = WidgetOriginForm
+    extra = 1
+    verbose_name = "allowed origin"
+    verbose_name_plural = "allowed origins (scheme://host[:port], exact)"
+
+
+class WidgetForm(forms.ModelForm):
+    class Meta:
+        model = Widget
+        fields = [
+            "organization",
+            "assistant",
+            *COLOR_FIELDS,
+            "card_radius",
+            "button_radius",
+            *TEXT_FIELDS,
+            "terms_and_condition",
+            "terms_and_condition_content",
+        ]
+        widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in TEXT_FIELDS:
+            if cleaned.get(name):
+                try:
+                    validate_plain_text(cleaned[name])
+                except ValidationError as exc:
+                    self.add_error(name, exc)
+        return cleaned
+
+
+@admin.register(Widget)
+class WidgetAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    form = WidgetForm
+    change_form_template = "admin/widgets/widget/change_form.html"
+    list_display = ["id", "call_to_action", "organization", "assistant", "created_at"]
+    list_filter = ["organization"]
+    inlines = [WidgetOriginInline]
+    fieldsets = [
+        (None, {"fields": ["organization", "assistant"]}),
+        (
+            "Colours",
+            {
+                "fields": [
+                    ("background_color", "text_color"),
+                    ("button_color", "button_text_color"),
+                    ("border_color", "focus_outline_color"),
+                ]
+            },
+        ),
+        ("Shape", {"fields": [("card_radius", "button_radius")]}),
+        ("Texts", {"fields": ["call_to_action", "start_call_button", "end_call_button"]}),
+        ("Consent", {"fields": ["terms_and_condition", "terms_and_condition_content"]}),
+    ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        base = f"{request.scheme}://{request.get_host()}"
+        context["embed_snippet"] = embed_snippet(obj, base) if obj else ""
+        return super().render_change_form(request, context, add, change, form_url, obj)

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from accounts.api import StrictSerializerMixin
+from accounts.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from assistants.models import Assistant
+from widgets.models import MAX_RADIUS, Widget
+from widgets.validators import normalize_origin, validate_color, validate_plain_text
+
+COLOR_FIELDS = (
+    "background_color",
+    "text_color",
+    "button_color",
+    "button_text_color",
+    "border_color",
+    "focus_outline_color",
+)
+MAX_ORIGINS = 50
+
+
+def _django_to_drf(func, value, **kwargs):
+    try:
+        return func(value, **kwargs)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from exc
+
+
+class ColorField(StrictCharField):
+    def to_internal_value(self, data):
+        return _django_to_drf(validate_color, super().to_internal_value(data))
+
+
+class PlainTextField(StrictCharField):
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        self.multiline = multiline
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return _django_to_drf(validate_plain_text, value, multiline=self.multiline)
+
+
+class OriginListField(serializers.ListField):
+    child = StrictCharField(max_length=300)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError(
+                "Must be a list of origins like https://app.example.com."
+            )
+        if len(data) > MAX_ORIGINS:
+            raise serializers.ValidationError(f"At most {MAX_ORIGINS} origins.")
+        values = super().to_internal_value(data)
+        return list(dict.fromkeys(_django_to_drf(normalize_origin, v) for v in values))
+
+
+class WidgetWriteSerializer(StrictSerializerMixin, serializers.Serializer):
+    """The update body of the widgets API (seed 001's UpdateWidgetDTO), every field optional."""
+
+    assistantId = StrictCharField(required=False, allow_null=True, max_length=24)  # noqa: N815
+    background_color = ColorField(required=False)
+    text_color = ColorField(required=False)
+    button_color = ColorField(required=False)
+    button_text_color = ColorField(required=False)
+    border_color = ColorField(required=False)
+    focus_outline_color = ColorField(required=False)
+    card_radius = StrictIntegerField(required=False, min_value=0, max_value=MAX_RADIUS)
+    button_radius = StrictIntegerField(required=False, min_value=0, max_value=MAX_RADIUS)
+    start_call_button = PlainTextField(required=False, max_length=40)
+    end_call_button = PlainTextField(required=False, max_length=40)
+    call_to_action = PlainTextField(required=False, max_length=120)
+    terms_and_condition = StrictBooleanField(required=False)
+    terms_and_condition_content = PlainTextField(
+        required=False, allow_blank=True, max_length=5000, multiline=True, trim_whitespace=False
+    )
+    allowed_origins = OriginListField(required=False)
+
+    def __init__(self, *args, organization=None, **kwargs):
+        self.organization = organization
+        super().__init__(*args, **kwargs)
+
+    def validate_assistantId(self, value):  # noqa: N802
+        if value is None:
+            return None
+        assistant = Assistant.objects.filter(pk=value, organization=self.organization).first()
+        if assistant is None:
+            raise serializers.ValidationError("No assistant with this id in your organization.")
+        return assistant
+
+    def validate(self, attrs):
+        if "assistantId" in attrs:
+            attrs["assistant"] = attrs.pop("assistantId")
+        return attrs
+
+
+def widget_representation(widget: Widget, *, embed_base: str | None = None) -> dict:
+    data = {
+        "id": widget.id,
+        "assistantId": widget.assistant_id,
+        **{name: getattr(widget, name) for name in COLOR_FIELDS},
+        "card_radius": widget.card_radius,
+        "button_radius": widget.button_radius,
+        "start_call_button": widget.start_call_button,
+        "end_call_button": widget.end_call_button,
+        "call_to_action": widget.call_to_action,
+        "terms_and_condition": widget.terms_and_condition,
+        "terms_and_condition_content": widget.terms_and_condition_content,
+        "allowed_origins": widget.allowed_origin_list,
+        "created_at": serializers.DateTimeField().to_representation(widget.created_at),
+        "updated_at": serializers.DateTimeField().to_representation(widget.updated_at),
+    }
+    if embed_base is not None:
+        data["embed_code"] = embed_snippet(widget, embed_base)
+    return data
+
+
+def embed_snippet(widget: Widget, base_url: str) -> str:
+    return (
+        f'<script src="{base_url}/static/widget/embed.js" '
+        f'data-widget-id="{widget.id}" async></script>'
+    )
+
+
+def widget_public_config(widget: Widget, *, origin_allowed: bool) -> dict:
+    """What the embed script needs to render: appearance and texts, nothing private."""
+    return {
+        "id": widget.id,
+        **{name: getattr(widget, name) for name in COLOR_FIELDS},
+        "card_radius": widget.card_radius,
+        "button_radius": widget.button_radius,
+        "start_call_button": widget.start_call_button,
+        "end_call_button": widget.end_call_button,
+        "call_to_action": widget.call_to_action,
+        "terms_and_condition": widget.terms_and_condition,
+        "terms_and_condition_content": widget.terms_and_condition_content,
+        "terms_sha256": widget.terms_sha256,
+        "available": bool(widget.assistant_id and widget.assistant.enabled),
+        "origin_allowed": origin_allowed,
+    }

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from widgets import views
+
+urlpatterns = [
+    path("widgets", views.WidgetCollectionView.as_view(), name="widget-list"),
+    path(
+        "widgets/<str:widget_id>/public",
+        views.WidgetPublicConfigView.as_view(),
+        name="widget-public",
+    ),
+    path("widgets/<str:widget_id>", views.WidgetDetailView.as_view(), name="widget-detail"),
+]
