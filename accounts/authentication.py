@@ -22,6 +22,11 @@ class APIKeyPrincipal:
     is_anonymous = False
 
     @property
+    def pk(self) -> str:
+        # DRF's user-based throttles (create-call's ScopedRateThrottle) key on `user.pk`.
+        return self.api_key.pk
+
+    @property
     def organization(self) -> Organization:
         return self.api_key.organization
 
