@@ -60,6 +60,9 @@ class Call(models.Model):
     token_hash = models.CharField(max_length=64, blank=True, editable=False)
     token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     connected_at = models.DateTimeField(null=True, blank=True)
+    # Written every few seconds by the process running the call; a stale one means that
+    # process is gone (see calls_reap_orphans).
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)

@@ -11,6 +11,7 @@ urlpatterns = [
         views.CallTranscriptsView.as_view(),
         name="call-transcripts",
     ),
+    path("calls/<str:call_id>/recording", views.CallRecordingView.as_view(), name="call-recording"),
     path("calls/<str:call_id>/analysis", views.CallAnalysisView.as_view(), name="call-analysis"),
     path("widgets/create-call", views.WidgetCreateCallView.as_view(), name="widget-create-call"),
 ]

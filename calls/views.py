@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -14,6 +15,7 @@ from accounts.errors import error_body
 from accounts.permissions import HasScope
 from assistants.models import Assistant
 from calls.gateway import gateway_for
+from calls.ranges import parse_range
 from calls.selectors import call_list, calls_for, transcript_status
 from calls.serializers import (
     CallListQuery,
@@ -203,3 +205,41 @@ class CallAnalysisView(CallDetailBase):
             "extracted_data": analysis.get("extracted_data", {}),
         }
         return ok("Analysis fetched", data)
+
+
+class CallRecordingView(CallDetailBase):
+    """The two-channel WAV (user left, assistant right), with HTTP range support."""
+
+    @extend_schema(
+        summary="Download a call's recording (WAV, range requests supported)",
+        responses={(200, "audio/wav"): bytes},
+    )
+    def get(self, request, call_id: str):
+        call = self.get_call(call_id)
+        if not call.recording:
+            raise exceptions.NotFound("This call has no recording (yet).")
+        try:
+            handle = call.recording.open("rb")
+            size = call.recording.size
+        except OSError as exc:
+            raise exceptions.NotFound("The recording file is missing.") from exc
+        try:
+            byte_range = parse_range(request.headers.get("Range", ""), size)
+        except ValueError:
+            handle.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        if byte_range is None:
+            response = FileResponse(handle, content_type="audio/wav")
+            response["Content-Length"] = str(size)
+        else:
+            first, last = byte_range
+            handle.seek(first)
+            data = handle.read(last - first + 1)
+            handle.close()
+            response = HttpResponse(data, status=206, content_type="audio/wav")
+            response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Accept-Ranges"] = "bytes"
+        response["Content-Disposition"] = f'inline; filename="call-{call.id}.wav"'
+        return response

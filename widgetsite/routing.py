@@ -1,5 +1,11 @@
-"""WebSocket routes. Origin checks are per widget, so they live in the consumers."""
+"""WebSocket routes. Origin checks are per widget/call, so they live in the consumers."""
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from calls.consumers import WebCallConsumer
+
+websocket_urlpatterns = [
+    path("new-web-call/connection", WebCallConsumer.as_asgi()),
+]

@@ -1,0 +1,47 @@
+"""Ends calls whose process is gone: at start-up and then every half minute.
+
+A call's runtime writes a heartbeat every 10 s; an `in_progress` call without one for 30 s
+belongs to a process that died or restarted, and is marked failed with `server_restart`.
+Works the same with several workers: a live worker's calls keep fresh heartbeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections
+from django.db.utils import DatabaseError
+
+from calls.services import HEARTBEAT_STALE_SECONDS, calls_reap_orphans
+
+logger = logging.getLogger(__name__)
+_started = threading.Event()
+
+
+def reap_once() -> int:
+    try:
+        count = calls_reap_orphans()
+    except DatabaseError as exc:  # e.g. not migrated yet
+        logger.warning("call reaper skipped: %s", exc)
+        return 0
+    finally:
+        close_old_connections()
+    if count:
+        logger.warning("marked %d orphaned call(s) failed (server_restart)", count)
+    return count
+
+
+def start_reaper(interval: float = HEARTBEAT_STALE_SECONDS) -> None:
+    """Reap now, then every `interval` seconds in a daemon thread (once per process)."""
+    if _started.is_set():
+        return
+    _started.set()
+    reap_once()
+
+    def loop() -> None:
+        stop = threading.Event()
+        while not stop.wait(interval):
+            reap_once()
+
+    threading.Thread(target=loop, name="call-reaper", daemon=True).start()

@@ -1,0 +1,277 @@
+"""Runs a `voice` session for a call and bridges it to a transport and to the database.
+
+The transport (the WebSocket consumer, later WebRTC) hands audio and control in and gets
+audio and JSON events out through three callbacks; everything the engine reports is
+persisted through `calls.services`. The transport is the only thing that differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from assistants.models import DEFAULT_SPEECH
+from calls import services
+from calls.models import Call
+from voice import events as ev
+from voice.config import ProviderSpec, SessionConfig
+from voice.providers.registry import warm_up
+from voice.session import Session
+
+logger = logging.getLogger(__name__)
+
+SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+SendBytes = Callable[[bytes], Awaitable[None]]
+Close = Callable[[int], Awaitable[None]]
+
+FRAME_MS = 20
+HEARTBEAT_SECONDS = 10
+STOP_TIMEOUT_SECONDS = 10
+
+
+def recording_name(call_id: str) -> str:
+    return f"recordings/{call_id}.wav"
+
+
+def session_config_for(call: Call) -> SessionConfig:
+    """The engine's config from the call's assistant (reads the database: call in a thread)."""
+    assistant = call.assistant
+    speech = {**DEFAULT_SPEECH, **(assistant.speech or {})}
+
+    def spec(stage: str) -> ProviderSpec:
+        setting = speech[stage]
+        return ProviderSpec(setting["provider"], dict(setting.get("options") or {}))
+
+    recording = Path(settings.MEDIA_ROOT) / recording_name(call.id)
+    recording.parent.mkdir(parents=True, exist_ok=True)
+    config = SessionConfig(
+        system_prompt=assistant.system_prompt,
+        language=assistant.language,
+        variables={str(k): str(v) for k, v in (call.variables or {}).items()},
+        vad=spec("vad"),
+        stt=spec("stt"),
+        brain=spec("brain"),
+        tts=spec("tts"),
+        knowledge=[(e.question, e.answer) for e in assistant.knowledge.all()],
+        fallback_message=assistant.fallback_message,
+        endpoint_silence_ms=assistant.endpoint_silence_ms,
+        min_interruption_ms=assistant.min_interruption_ms,
+        max_call_seconds=float(min(assistant.max_call_seconds, settings.CALL_MAX_SECONDS)),
+        silence_timeout_seconds=float(assistant.silence_timeout_seconds),
+        recording_path=str(recording),
+    )
+    if assistant.starting_message:
+        config.first_message = assistant.starting_message
+    return config
+
+
+async def providers_for(config: SessionConfig):
+    """Warm shared providers (loaded once per process), or the test/dev factory in settings."""
+    factory_path = getattr(settings, "VOICE_PROVIDERS_FACTORY", "")
+    if factory_path:
+        return await import_string(factory_path)(config)
+    return await warm_up(config)
+
+
+class PlaybackTracker:
+    """Turns the client's "total ms played" into "ms heard of the current utterance".
+
+    Samples play in the order sent, except those flushed at an interruption: everything sent
+    before the interruption and not played by the flush is dropped.
+    """
+
+    def __init__(self) -> None:
+        self.sent_ms = 0
+        self.dropped_ms = 0
+        self.utterance_start_ms = 0
+        self.flush_pending_at: int | None = None
+
+    def sent(self, ms: int) -> None:
+        self.sent_ms += ms
+
+    def utterance_started(self) -> None:
+        self.utterance_start_ms = self.sent_ms
+
+    def interrupted(self) -> None:
+        self.flush_pending_at = self.sent_ms
+
+    def heard(self, played_total_ms: int) -> int:
+        if self.flush_pending_at is not None:
+            # The first report after the flush fixes how much of what was sent was dropped.
+            self.dropped_ms += max(0, self.flush_pending_at - self.dropped_ms - played_total_ms)
+            self.flush_pending_at = None
+        played_position = played_total_ms + self.dropped_ms
+        return max(0, min(played_position, self.sent_ms) - self.utterance_start_ms)
+
+
+class CallRuntime:
+    """One live call: a voice session, its event pump, heartbeats and persistence."""
+
+    def __init__(
+        self,
+        *,
+        call: Call,
+        transport: str,
+        send_json: SendJson,
+        send_bytes: SendBytes,
+        close: Close,
+    ) -> None:
+        self.call = call
+        self.transport = transport
+        self.send_json = send_json
+        self.send_bytes = send_bytes
+        self.close_transport = close
+        self.session: Session | None = None
+        self.playback = PlaybackTracker()
+        self.ended = asyncio.Event()
+        self.end_reason: str | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        config = await database_sync_to_async(session_config_for)(self.call)
+        providers = await providers_for(config)
+        self.session = Session(config, providers=providers)
+        await database_sync_to_async(services.call_start)(call=self.call, transport=self.transport)
+        await self.send_json(
+            {
+                "type": "call.started",
+                "call_id": self.call.id,
+                "sample_rate": 16000,
+                "audio": self.transport,
+            }
+        )
+        self._tasks = [
+            asyncio.create_task(self._pump(), name=f"call-{self.call.id}-pump"),
+            asyncio.create_task(self._heartbeat(), name=f"call-{self.call.id}-heartbeat"),
+        ]
+        await self.session.start()
+
+    # --- from the transport ---
+
+    def push_audio(self, pcm: bytes) -> None:
+        if self.session is not None and not self.ended.is_set():
+            self.session.push_audio(pcm)
+
+    def report_played(self, played_total_ms: int) -> None:
+        if self.session is not None:
+            self.session.report_played(self.playback.heard(played_total_ms))
+
+    async def stop(self, reason: str) -> None:
+        """End the call (idempotent) and wait until it is persisted and every task is gone."""
+        if self.session is not None:
+            await self.session.close(reason)
+        else:
+            await self._finish(reason)
+        try:
+            await asyncio.wait_for(self.ended.wait(), STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.error("call %s: engine did not end in time; ending it as failed", self.call.id)
+            await self._finish("error")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # --- engine -> transport and database ---
+
+    async def _pump(self) -> None:
+        reason = "error"
+        try:
+            async for event in self.session.events():
+                if isinstance(event, ev.CallEnded):
+                    reason = event.reason
+                    break
+                await self._handle(event)
+        except asyncio.CancelledError:
+            reason = "client_gone"
+            raise
+        except Exception:
+            logger.exception("call %s: event pump failed", self.call.id)
+        finally:
+            await self._finish(reason)
+
+    async def _handle(self, event: ev.Event) -> None:
+        call_id = self.call.id
+        if isinstance(event, ev.AudioOut):
+            self.playback.sent(FRAME_MS * len(event.pcm) // 640)
+            await self.send_bytes(event.pcm)
+        elif isinstance(event, ev.Transcript):
+            await self.send_json(
+                {
+                    "type": "transcript",
+                    "role": event.role,
+                    "text": event.text,
+                    "final": event.final,
+                    "start_ms": event.start_ms,
+                    "end_ms": event.end_ms,
+                }
+            )
+            if event.final and event.text.strip():
+                await database_sync_to_async(services.transcript_append)(
+                    call_id=call_id,
+                    role=event.role,
+                    text=event.text,
+                    start_ms=event.start_ms,
+                    end_ms=event.end_ms,
+                    interrupted=getattr(event, "interrupted", False),
+                )
+        elif isinstance(event, ev.UserSpeechStarted):
+            await self.send_json({"type": "user.speech.started"})
+        elif isinstance(event, ev.UserSpeechStopped):
+            await self.send_json({"type": "user.speech.stopped"})
+            await self.send_json({"type": "state", "state": "thinking"})
+        elif isinstance(event, ev.AssistantSpeechStarted):
+            self.playback.utterance_started()
+            await self.send_json({"type": "assistant.speech.started"})
+            await self.send_json({"type": "state", "state": "speaking"})
+        elif isinstance(event, ev.AssistantSpeechStopped):
+            await self.send_json({"type": "assistant.speech.stopped"})
+            await self.send_json({"type": "state", "state": "listening"})
+        elif isinstance(event, ev.Interruption):
+            self.playback.interrupted()
+            await self.send_json({"type": "interruption", "heard_text": event.heard_text})
+        elif isinstance(event, ev.TurnTimings):
+            timings = {k: v for k, v in event.to_dict().items() if k not in ("type", "turn")}
+            await self.send_json({"type": "turn.timings", "turn": event.turn, **timings})
+            await database_sync_to_async(services.turn_record)(
+                call_id=call_id, index=event.turn, timings=timings
+            )
+        elif isinstance(event, ev.Error):
+            logger.warning("call %s: %s error: %s", call_id, event.stage, event.message)
+            await self.send_json({"type": "error", "stage": event.stage, "message": event.message})
+        elif isinstance(event, ev.CallStarted):
+            await self.send_json({"type": "state", "state": "listening"})
+
+    async def _finish(self, reason: str) -> None:
+        if self.ended.is_set():
+            return
+        self.end_reason = reason
+        recording = ""
+        path = Path(settings.MEDIA_ROOT) / recording_name(self.call.id)
+        if path.exists() and path.stat().st_size > 44:
+            recording = recording_name(self.call.id)
+        try:
+            await database_sync_to_async(services.call_end)(
+                call_id=self.call.id, reason=reason, recording_name=recording
+            )
+        finally:
+            self.ended.set()
+        with contextlib.suppress(Exception):
+            await self.send_json({"type": "call.ended", "reason": reason})
+        with contextlib.suppress(Exception):
+            await self.close_transport(1000 if reason != "error" else 1011)
+
+    async def _heartbeat(self) -> None:
+        while not self.ended.is_set():
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            with contextlib.suppress(Exception):
+                await database_sync_to_async(services.call_heartbeat)(call_id=self.call.id)
