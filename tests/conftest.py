@@ -245,3 +245,13 @@ def make_call(db, organization):
         return Call.objects.create(organization=org or organization, **fields)
 
     return make
+
+
+@pytest.fixture
+def client_with_key():
+    """Build an Api client for any secret (bad, revoked, ...): client_with_key(secret, bearer=)."""
+
+    def make(secret: str | None, *, bearer: bool = False) -> Api:
+        return Api(secret=secret, bearer=bearer)
+
+    return make
