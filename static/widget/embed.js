@@ -1,0 +1,37 @@
+/* Voice widget loader: <script src="HOST/static/widget/embed.js" data-widget-id="ID" async></script>
+ * Classic script (works async), no dependencies. It finds its own tag, fetches the widget's
+ * public configuration and the UI module from HOST in parallel, and renders <voice-widget>
+ * right after the tag. The call machinery is loaded only when a call starts. */
+(function () {
+  "use strict";
+  var perf = window.performance;
+  if (perf && perf.mark) perf.mark("voice-widget:script-start");
+  var script = document.currentScript;
+  if (!script || !script.getAttribute("data-widget-id")) {
+    // async scripts may run with currentScript unset: take the first tag not yet handled.
+    var tags = document.querySelectorAll('script[data-widget-id][src*="/static/widget/embed.js"]');
+    for (var i = 0; i < tags.length; i++) {
+      if (!tags[i].hasAttribute("data-voice-widget")) { script = tags[i]; break; }
+    }
+  }
+  if (!script || script.hasAttribute("data-voice-widget")) return;
+  script.setAttribute("data-voice-widget", "1");
+  var widgetId = script.getAttribute("data-widget-id") || "";
+  var base = new URL(script.src, document.baseURI);
+  var host = base.origin;
+  var moduleUrl = new URL("ui.js", base).href;
+
+  var config = /^[0-9a-f]{24}$/.test(widgetId)
+    ? fetch(host + "/v1/widgets/" + widgetId + "/public", { credentials: "omit", mode: "cors" })
+        .then(function (r) { return r.ok ? r.json() : { load_error: r.status }; })
+        .catch(function () { return { load_error: "network" }; })
+    : Promise.resolve({ load_error: "bad-id" });
+
+  Promise.all([import(moduleUrl), config]).then(function (parts) {
+    var el = parts[0].mount({ host: host, widgetId: widgetId, config: parts[1] });
+    if (script.parentNode) script.parentNode.insertBefore(el, script.nextSibling);
+    else document.body.appendChild(el);
+  }).catch(function (err) {
+    if (window.console) console.error("voice widget: could not load", err);
+  });
+})();

@@ -1,0 +1,226 @@
+"""A real daphne for browser tests and benchmarks, plus a headless Chromium launcher.
+
+Used by tests/e2e/conftest.py and bench/widget_size.py. The server gets its own VAR_DIR
+(SQLite file, recordings) and secret key; it is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--component-updater=url-source=http://127.0.0.1:9/",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bin(name: str) -> str:
+    candidate = VENV_BIN / name
+    if candidate.exists():
+        return str(candidate)
+    return str(ROOT / ".venv" / "bin" / name)
+
+
+@dataclass
+class LiveServer:
+    port: int
+    var_dir: Path
+    env: dict
+    api_key: str = ""
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+    own_var_dir: bool = True
+    _log: object = field(default=None, repr=False)
+
+    @property
+    def page_base(self) -> str:
+        """Where host pages are served (the demo page embeds from `widget_base`)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def widget_base(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def log_text(self) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")[-20000:]
+        return ""
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [_bin("python"), "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def start(self) -> LiveServer:
+        self.manage("migrate", "--noinput")
+        self.api_key = self.manage(
+            "create_api_key", "--organization", "E2E", "--scopes", "all"
+        ).strip().splitlines()[-1].strip()
+        self.log_path = self.var_dir / "daphne.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [_bin("daphne"), "-b", "127.0.0.1", "-p", str(self.port), "widgetsite.asgi:application"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                r = httpx.get(f"{self.page_base}/v1/schema/", timeout=2)
+                if r.status_code < 500:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"daphne did not answer within 60 s:\n{self.log_text()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self.own_var_dir and os.environ.get("E2E_KEEP_VAR") != "1":
+            shutil.rmtree(self.var_dir, ignore_errors=True)
+
+    # ---- the REST API ----
+    def api(self, method: str, path: str, json: dict | None = None, expect: int | None = None):
+        r = httpx.request(
+            method,
+            f"{self.page_base}/v1{path}",
+            json=json,
+            headers={"X-API-Key": self.api_key},
+            timeout=30,
+        )
+        if expect is not None and r.status_code != expect:
+            raise AssertionError(f"{method} {path} -> {r.status_code}: {r.text}")
+        return r.json() if r.content else None
+
+    def create_assistant(self, **fields) -> dict:
+        body = {
+            "name": "E2E assistant",
+            "system_prompt": "You answer questions about Acme Bikes.",
+            "starting_message": "Hello! Welcome to Acme Bikes. How can I help you?",
+            "knowledge": [
+                {
+                    "question": "What are your opening hours?",
+                    "answer": "We are open from nine to six, Monday to Saturday.",
+                }
+            ],
+            **fields,
+        }
+        return self.api("POST", "/assistants", body, expect=201)["data"]
+
+    def create_widget(self, **fields) -> dict:
+        widget = self.api("POST", "/widgets", expect=201)["data"]
+        if fields:
+            widget = self.api("PATCH", f"/widgets/{widget['id']}", fields, expect=200)["data"]
+        return widget
+
+    def demo_url(self, widget_id: str, *, on: str | None = None) -> str:
+        """The demo host page for a widget; `on` picks the page's origin (default 127.0.0.1)."""
+        return f"{on or self.page_base}/demo/?widget={widget_id}"
+
+
+def start_server(var_dir: Path | None = None, extra_env: dict | None = None) -> LiveServer:
+    own = var_dir is None
+    var_dir = Path(var_dir or tempfile.mkdtemp(prefix="e2e-var-"))
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "VAR_DIR": str(var_dir),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "DJANGO_DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    env.pop("DJANGO_SECRET_KEY_FILE", None)
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env.pop("RECORDINGS_DIR", None)
+    # Models prepared by `make` live in the repository's var/models; reuse them.
+    if "VOICE_MODEL_DIR" not in env and (ROOT / "var" / "models").is_dir():
+        env["VOICE_MODEL_DIR"] = str(ROOT / "var" / "models")
+    server = LiveServer(port=free_port(), var_dir=var_dir, env=env, own_var_dir=own)
+    return server.start()
+
+
+def launch_chromium(playwright, *, fake_mic_wav: Path | None = None, extra_args=()):
+    args = list(CHROMIUM_ARGS)
+    if fake_mic_wav is not None:
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={Path(fake_mic_wav).resolve()}%noloop",
+        ]
+    args += list(extra_args)
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+def synth_speech(text: str, out: Path, *, pad_before: float = 0.0, pad_after: float = 0.0) -> Path:
+    """espeak-ng speech as 16 kHz mono PCM16 WAV, optionally padded with silence."""
+    out = Path(out)
+    raw = out.with_suffix(".raw22k.wav")
+    mono = out.with_suffix(".16k.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(mono)], check=True)
+    if pad_before or pad_after:
+        subprocess.run(
+            ["sox", str(mono), str(out), "pad", str(pad_before), str(pad_after)], check=True
+        )
+    else:
+        mono.replace(out)
+    return out
