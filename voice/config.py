@@ -1,0 +1,79 @@
+"""Session configuration: plain data, no behaviour, no environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """Which provider to use for a capability, by registry name, and its options.
+
+    Options may carry credentials (``api_key``); they are never logged nor put in events.
+    """
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never show option values: they may hold credentials
+        return f"ProviderSpec(name={self.name!r}, options=<{len(self.options)} keys>)"
+
+
+def _spec(name: str) -> Any:
+    return field(default_factory=lambda: ProviderSpec(name))
+
+
+@dataclass
+class SessionConfig:
+    """Everything one call needs. ``SessionConfig()`` runs the offline stack.
+
+    Times are milliseconds (``*_ms``) or seconds (``*_seconds``).
+    """
+
+    system_prompt: str = "You are a helpful voice assistant. Answer briefly."
+    first_message: str = "Hello! How can I help you today?"
+    language: str = "en"
+    variables: dict[str, str] = field(default_factory=dict)
+
+    vad: ProviderSpec = _spec("silero")
+    stt: ProviderSpec = _spec("faster-whisper")
+    brain: ProviderSpec = _spec("knowledge")
+    tts: ProviderSpec = _spec("piper")
+
+    #: (question, answer) pairs for the ``knowledge`` brain.
+    knowledge: list[tuple[str, str]] = field(default_factory=list)
+    fallback_message: str = "Sorry, I don't know that. Could you ask another way?"
+    goodbye_message: str = "Thank you for calling. Goodbye!"
+    #: Said when a provider fails during a turn (after an Error event).
+    error_message: str = "Sorry, something went wrong. Please try again."
+
+    # Turn taking.
+    vad_threshold: float = 0.5
+    speech_start_ms: int = 100
+    endpoint_silence_ms: int = 500
+    #: At this much silence the transcript is started speculatively (kept if the endpoint
+    #: confirms, dropped if the user goes on). 0 disables it.
+    prefetch_silence_ms: int = 160
+    min_interruption_ms: int = 150
+    #: Audio kept before the detected speech start, so STT hears the first syllable.
+    pre_speech_pad_ms: int = 300
+    interruptions_enabled: bool = True
+
+    # Limits.
+    max_call_seconds: float = 600.0
+    silence_timeout_seconds: float = 20.0
+    silence_prompt: str = "Are you still there?"
+    max_utterance_seconds: float = 30.0
+
+    # Provider time-outs (seconds).
+    stt_timeout_seconds: float = 15.0
+    brain_timeout_seconds: float = 20.0
+    tts_timeout_seconds: float = 15.0
+
+    # Audio out.
+    #: Pace AudioOut in real time, at most ``playout_lead_ms`` ahead of the listener.
+    pace_audio: bool = True
+    playout_lead_ms: int = 200
+
+    recording_path: str | None = None

@@ -1,0 +1,139 @@
+"""Replies from any OpenAI-compatible chat completions endpoint, streamed, with an
+``end_call`` tool the model calls to hang up."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from voice.providers.base import BrainRequest, ProviderError, ReplyPart
+from voice.providers.openai_http import (
+    DEFAULT_BASE_URL,
+    OpenAiEndpoint,
+    http_error,
+    transport_error,
+)
+from voice.text import substitute
+
+END_CALL_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "end_call",
+        "description": "End the phone call, after saying goodbye, when the user wants to "
+        "finish or the conversation is complete.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+
+VOICE_HINT = (
+    "You are speaking on a voice call: answer in short, plain spoken sentences, "
+    "no lists, no markdown."
+)
+
+
+class OpenAiBrain:
+    """Options: ``base_url``, ``api_key``, ``model``, ``temperature``, ``max_tokens``,
+    ``timeout``, ``tools`` (False leaves out ``end_call``), ``extra_body`` (dict merged into
+    the request, e.g. Ollama options)."""
+
+    speculative = False  # costs money and may have side effects: wait for the endpoint
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str = "",
+        model: str = "gpt-4o-mini",
+        temperature: float = 0.4,
+        max_tokens: int = 300,
+        timeout: float = 20.0,
+        tools: bool = True,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        self.endpoint = OpenAiEndpoint(base_url, api_key, timeout)
+        self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
+        self.tools = tools
+        self.extra_body = dict(extra_body or {})
+
+    def messages(self, request: BrainRequest) -> list[dict[str, str]]:
+        system = substitute(request.system_prompt, request.variables).strip()
+        if request.variables:
+            facts = "\n".join(f"- {k}: {v}" for k, v in request.variables.items())
+            system += f"\n\nCall details:\n{facts}"
+        system = f"{system}\n\n{VOICE_HINT}".strip()
+        return [
+            {"role": "system", "content": system},
+            *request.history,
+            {"role": "user", "content": request.user_text},
+        ]
+
+    def body(self, request: BrainRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.messages(request),
+            "stream": True,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        if self.tools:
+            body["tools"] = [END_CALL_TOOL]
+        body.update(self.extra_body)
+        return body
+
+    async def reply(self, request: BrainRequest) -> AsyncIterator[ReplyPart]:
+        said_something = False
+        end_call = False
+        try:
+            async with self.endpoint.client() as client:
+                async with client.stream(
+                    "POST", self.endpoint.url("chat/completions"), json=self.body(request)
+                ) as response:
+                    if response.status_code != 200:
+                        raise http_error(
+                            "chat completions", response.status_code, await response.aread()
+                        )
+                    async for line in response.aiter_lines():
+                        delta = _parse_delta(line)
+                        if delta is None:
+                            continue
+                        if delta == "[DONE]":
+                            break
+                        text, calls_end = delta
+                        end_call = end_call or calls_end
+                        if text:
+                            said_something = True
+                            yield ReplyPart(text)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise transport_error("chat completions", exc) from exc
+        if end_call:
+            goodbye = (
+                "" if said_something else substitute(request.goodbye_message, request.variables)
+            )
+            yield ReplyPart(goodbye, end_call=True)
+
+
+def _parse_delta(line: str) -> tuple[str, bool] | str | None:
+    """One server-sent-events line -> (text, end_call requested), "[DONE]" or None."""
+    line = line.strip()
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return "[DONE]"
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        return None
+    if isinstance(chunk, dict) and chunk.get("error"):
+        message = chunk["error"].get("message", "") if isinstance(chunk["error"], dict) else ""
+        raise ProviderError(f"chat completions stream error: {str(message)[:200]}")
+    text, end_call = "", False
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        text += delta.get("content") or ""
+        for call in delta.get("tool_calls") or []:
+            if (call.get("function") or {}).get("name") == "end_call":
+                end_call = True
+    return text, end_call
