@@ -54,6 +54,7 @@ class WebCallConsumer(AsyncWebsocketConsumer):
     call = None
     runtime: CallRuntime | None = None
     closing = False
+    abort_with: tuple[int, str] | None = None
 
     async def connect(self) -> None:
         # Accept first: a refusal before accepting reaches the browser as a bare 403, and
@@ -75,7 +76,7 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             HELLO_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.hello_timeout())
         )
 
-    async def refuse(self, code: int, reason: str) -> None:
+    async def refuse(self, code: int, reason: str, stage: str = "connect") -> None:
         """Close with a code and reason; the reason also goes as a message (daphne drops it)."""
         if self.closing:
             return
@@ -83,7 +84,7 @@ class WebCallConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(Exception):
             await self.send(
                 text_data=json.dumps(
-                    {"type": "error", "stage": "connect", "code": code, "message": reason}
+                    {"type": "error", "stage": stage, "code": code, "message": reason}
                 )
             )
         await self.close(code=code, reason=reason)
@@ -151,15 +152,16 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             logger.info("call %s: muted=%s", self.call.id, bool(message.get("muted")))
 
     async def abort(self, code: int, reason: str) -> None:
-        """A misbehaving client: end the call (keeping what was said) and close."""
+        """A misbehaving client: end the call (keeping what was said) and close with `code`."""
+        self.abort_with = (code, reason)
         if self.runtime is not None:
             runtime, self.runtime = self.runtime, None
-            await runtime.stop("client_gone")
+            await runtime.stop("client_gone")  # closes through close_after_end
         else:
             await database_sync_to_async(services.call_end)(
                 call_id=self.call.id, reason="client_gone"
             )
-        await self.refuse(code, reason)
+        await self.refuse(code, reason, "protocol")
 
     async def disconnect(self, code) -> None:
         self.closing = True
@@ -186,6 +188,8 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=pcm)
 
     async def close_after_end(self, code: int) -> None:
-        if not self.closing:
+        if self.abort_with is not None:
+            await self.refuse(*self.abort_with, "protocol")
+        elif not self.closing:
             self.closing = True
             await self.close(code=code)

@@ -22,7 +22,7 @@ _started = threading.Event()
 def reap_once() -> int:
     try:
         count = calls_reap_orphans()
-    except DatabaseError as exc:  # e.g. not migrated yet
+    except (DatabaseError, RuntimeError) as exc:  # not migrated yet; no database access here
         logger.warning("call reaper skipped: %s", exc)
         return 0
     finally:

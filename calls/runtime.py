@@ -75,9 +75,10 @@ def session_config_for(call: Call) -> SessionConfig:
 
 async def providers_for(config: SessionConfig):
     """Warm shared providers (loaded once per process), or the test/dev factory in settings."""
-    factory_path = getattr(settings, "VOICE_PROVIDERS_FACTORY", "")
-    if factory_path:
-        return await import_string(factory_path)(config)
+    factory = getattr(settings, "VOICE_PROVIDERS_FACTORY", None)
+    if factory:
+        factory = import_string(factory) if isinstance(factory, str) else factory
+        return await factory(config)
     return await warm_up(config)
 
 
@@ -134,6 +135,7 @@ class CallRuntime:
         self.ended = asyncio.Event()
         self.end_reason: str | None = None
         self._tasks: list[asyncio.Task] = []
+        self.unfinished_reply: ev.Transcript | None = None
 
     async def start(self) -> None:
         config = await database_sync_to_async(session_config_for)(self.call)
@@ -215,6 +217,10 @@ class CallRuntime:
                     "end_ms": event.end_ms,
                 }
             )
+            if event.role == "assistant":
+                # Kept until the final line arrives: if the call ends mid-reply, what was
+                # being said is still stored (marked interrupted).
+                self.unfinished_reply = None if event.final else event
             if event.final and event.text.strip():
                 await database_sync_to_async(services.transcript_append)(
                     call_id=call_id,
@@ -260,6 +266,16 @@ class CallRuntime:
         if path.exists() and path.stat().st_size > 44:
             recording = recording_name(self.call.id)
         try:
+            if self.unfinished_reply is not None and self.unfinished_reply.text.strip():
+                reply, self.unfinished_reply = self.unfinished_reply, None
+                await database_sync_to_async(services.transcript_append)(
+                    call_id=self.call.id,
+                    role="assistant",
+                    text=reply.text,
+                    start_ms=reply.start_ms,
+                    end_ms=reply.end_ms,
+                    interrupted=True,
+                )
             await database_sync_to_async(services.call_end)(
                 call_id=self.call.id, reason=reason, recording_name=recording
             )

@@ -69,11 +69,19 @@ class FlexibleDateTimeField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        value = parse_datetime(str(data)) if isinstance(data, str) else None
-        if value is None and isinstance(data, str):
-            day = parse_date(data)
-            if day is not None:
-                value = dt.datetime.combine(day, dt.time.max if self.end_of_day else dt.time.min)
+        value = None
+        if isinstance(data, str):
+            try:
+                # A bare date first: Python 3.11's fromisoformat (used by parse_datetime)
+                # would read "2026-03-03" as midnight and lose `end_of_day`.
+                day = parse_date(data)
+                if day is not None:
+                    time = dt.time.max if self.end_of_day else dt.time.min
+                    value = dt.datetime.combine(day, time)
+                else:
+                    value = parse_datetime(data)
+            except ValueError:  # well formed but impossible, e.g. month 13
+                value = None
         if value is None:
             raise serializers.ValidationError("Must be an ISO 8601 date or datetime.")
         if timezone.is_naive(value):
