@@ -85,18 +85,30 @@ class LiveServer:
             timeout=300,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result.stdout
 
     def start(self) -> LiveServer:
         self.manage("migrate", "--noinput")
-        self.api_key = self.manage(
-            "create_api_key", "--organization", "E2E", "--scopes", "all"
-        ).strip().splitlines()[-1].strip()
+        self.api_key = (
+            self.manage("create_api_key", "--organization", "E2E", "--scopes", "all")
+            .strip()
+            .splitlines()[-1]
+            .strip()
+        )
         self.log_path = self.var_dir / "daphne.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [_bin("daphne"), "-b", "127.0.0.1", "-p", str(self.port), "widgetsite.asgi:application"],
+            [
+                _bin("daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "widgetsite.asgi:application",
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

@@ -77,7 +77,9 @@ def test_every_configured_colour_radius_and_text_is_applied(daphne_server, make_
     assert start["outlineStyle"] == "solid"
     assert start["outlineWidth"] != "0px"
     # The host page's own styles cannot reach into the widget.
-    page.add_style_tag(content="button, p, div { color: red !important; background: blue !important; }")
+    page.add_style_tag(
+        content="button, p, div { color: red !important; background: blue !important; }"
+    )
     assert computed(page, ".start")["bg"] == hex_to_rgb(STYLE["button_color"])
     assert not probe.errors
 
@@ -140,9 +142,11 @@ def test_terms_gate_then_consent_sent_with_terms_hash(daphne_server, make_widget
         MockGateway(page)
         page.on(
             "request",
-            lambda r: bodies.append(r.post_data)
-            if r.url.endswith("/create-call") and r.method == "POST"
-            else None,
+            lambda r: (
+                bodies.append(r.post_data)
+                if r.url.endswith("/create-call") and r.method == "POST"
+                else None
+            ),
         )
 
     page, _ = open_page(daphne_server.demo_url(widget["id"]), before_goto=before)
@@ -161,7 +165,9 @@ def test_terms_gate_then_consent_sent_with_terms_hash(daphne_server, make_widget
         "widget_id": widget["id"],
         "consent": {"accepted": True, "terms_sha256": public["terms_sha256"]},
     }
-    call = daphne_server.api("GET", f"/calls/{page.evaluate('document.querySelector(`voice-widget`).debug.callId')}")
+    call = daphne_server.api(
+        "GET", f"/calls/{page.evaluate('document.querySelector(`voice-widget`).debug.callId')}"
+    )
     assert call["data"]["consent"]["terms_sha256"] == public["terms_sha256"]
 
 
@@ -196,7 +202,15 @@ def test_keyboard_only_start_and_states_are_announced(daphne_server, make_widget
     page.keyboard.press("Enter")  # the focused end button
     wait_state(page, "ended")
     announced = page.evaluate("window.__announced")
-    expected = ["Ready", "Connecting…", "Listening", "Thinking…", "Speaking", "Listening", "Call ended"]
+    expected = [
+        "Ready",
+        "Connecting…",
+        "Listening",
+        "Thinking…",
+        "Speaking",
+        "Listening",
+        "Call ended",
+    ]
     seen = [t for i, t in enumerate(announced) if i == 0 or t != announced[i - 1]]
     assert seen == expected, announced
     # Ended: the call can start again from the keyboard.

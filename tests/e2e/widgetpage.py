@@ -60,9 +60,7 @@ def debug(page) -> dict:
 
 
 def wait_state(page, state: str, timeout: float = 20000) -> None:
-    page.wait_for_function(
-        f"(s) => {WIDGET}?.debug?.state === s", arg=state, timeout=timeout
-    )
+    page.wait_for_function(f"(s) => {WIDGET}?.debug?.state === s", arg=state, timeout=timeout)
 
 
 def record_live_region(page) -> None:
@@ -130,7 +128,9 @@ class MockGateway:
         self.ws.send(obj if isinstance(obj, bytes | str) else json.dumps(obj))
 
     def start_call(self) -> None:
-        self.send({"type": "call.started", "call_id": "x", "sample_rate": 16000, "audio": "websocket"})
+        self.send(
+            {"type": "call.started", "call_id": "x", "sample_rate": 16000, "audio": "websocket"}
+        )
         self.send({"type": "state", "state": "listening"})
 
     def of_type(self, kind: str) -> list[dict]:
