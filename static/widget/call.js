@@ -111,12 +111,14 @@ export class Call {
       throw new CallError(name === "NotFoundError" || name === "OverconstrainedError" ? TEXT.noMic : TEXT.mic);
     }
     if (this.done) return this._cleanup();
+    this.ui.onCallStats({ micLive: true });
     try {
       await worklets;
       await resumed;
     } catch (_) {
       throw new CallError(TEXT.audio);
     }
+    this.ui.onCallStats({ audio: ctx.state });
     if (this.done) return;
 
     const body = { widget_id: this.widgetId };
@@ -186,6 +188,7 @@ export class Call {
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: "hello", audio: "websocket" }));
       this.open = true;
+      this.ui.onCallStats({ socket: "open" });
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data === "string") {
@@ -267,6 +270,7 @@ export class Call {
   }
 
   _onClose(ev) {
+    this.ui.onCallStats({ socket: "closed", closeCode: ev.code });
     if (this.done) return;
     if (ev.code === 1000 || this.endRequested) {
       this._finish("ended", END_TEXT[this.endedReason] || "");
@@ -298,6 +302,7 @@ export class Call {
 
   _stopMic() {
     if (this.stream) for (const t of this.stream.getTracks()) t.stop();
+    if (this.stream) this.ui.onCallStats({ micLive: false });
   }
 
   _finish(state, message) {
@@ -323,7 +328,9 @@ export class Call {
     }
     if (this.capture) this.capture.port.onmessage = null;
     if (this.player) this.player.port.onmessage = null;
-    if (this.ctx && this.ctx.state !== "closed") this.ctx.close().catch(() => {});
+    if (this.ctx && this.ctx.state !== "closed") {
+      this.ctx.close().then(() => this.ui.onCallStats({ audio: "closed" }), () => {});
+    }
     const ws = this.ws;
     if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
       ws.onclose = null;
@@ -334,5 +341,6 @@ export class Call {
         /* closing anyway */
       }
     }
+    if (ws) this.ui.onCallStats({ socket: "closed" });
   }
 }

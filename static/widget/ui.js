@@ -65,7 +65,7 @@ export class VoiceWidget extends HTMLElement {
     this._state = "idle";
     this._call = null;
     this._opts = { host: "", widgetId: "", config: {} };
-    this._stats = { playedMs: 0, outputRms: 0, peakRms: 0, callId: null };
+    this._stats = { playedMs: 0, outputRms: 0, peakRms: 0, callId: null, micLive: false };
     this._painted = false;
   }
 
@@ -224,7 +224,7 @@ export class VoiceWidget extends HTMLElement {
     this._transcript.textContent = "";
     this._transcript.hidden = true;
     this._partials = {};
-    this._stats = { playedMs: 0, outputRms: 0, peakRms: 0, callId: null };
+    this._stats = { playedMs: 0, outputRms: 0, peakRms: 0, callId: null, micLive: false };
     this._setMessage("");
     this._mute.textContent = "Mute";
     this._mute.setAttribute("aria-pressed", "false");
