@@ -10,6 +10,20 @@ from accounts.models import ALL_SCOPES, APIKey, Membership, Organization
 from accounts.services import api_key_create
 
 
+class ShownSecret:
+    """The new key for the "created" page: renders as itself, but its repr hides it, so
+    logs that dump a template context (django.template at DEBUG) never contain it."""
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def __str__(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<API key secret, hidden>"
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -96,7 +110,7 @@ class APIKeyAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "api_key": obj,
-            "secret": secret,
+            "secret": ShownSecret(secret),
             "title": "API key created",
         }
         return TemplateResponse(request, "admin/accounts/apikey/created.html", context)

@@ -72,9 +72,17 @@ def no_api_key_in_logs():
             logger.propagate = propagate
         patcher.undo()
     leaks = leaked_keys(GENERATED_KEYS, CAPTURED_LOGS)
+    where = []
+    for text in CAPTURED_LOGS:
+        if any(key in text for key in leaks):
+            first_line = text.splitlines()[0]
+            for key in leaks:
+                first_line = first_line.replace(key, key[:12] + "…")
+            where.append(first_line[:300])
     assert not leaks, (
         f"{len(leaks)} API key secret(s) generated during the test session appeared in "
-        f"captured log output (prefixes: {[k[:12] for k in leaks]}). Keys must never be logged."
+        f"captured log output (prefixes: {[k[:12] for k in leaks]}). Keys must never be "
+        f"logged. Offending records: {where[:5]}"
     )
 
 
