@@ -35,6 +35,16 @@ class _CapturingHandler(logging.Handler):
             CAPTURED_LOGS.append(f"{record.msg!r} {record.args!r}")
 
 
+@dataclass(frozen=True)
+class LogGuard:
+    keys: list[str]  # every API key secret generated in this session
+    logs: list[str]  # every formatted log record of this session
+
+    def leaked(self, secrets: list[str]) -> list[str]:
+        """The secrets that appear in some captured log text."""
+        return leaked_keys(secrets, self.logs)
+
+
 def leaked_keys(keys: list[str], texts: list[str]) -> list[str]:
     return [key for key in keys if any(key in text for text in texts)]
 
@@ -64,7 +74,7 @@ def no_api_key_in_logs():
         logger.setLevel(logging.DEBUG)
         logger.propagate = True
     try:
-        yield GENERATED_KEYS
+        yield LogGuard(keys=GENERATED_KEYS, logs=CAPTURED_LOGS)
     finally:
         root.removeHandler(handler)
         for logger, level, propagate in saved:
