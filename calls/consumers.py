@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from calls import services
 from calls.runtime import CallRuntime
+from calls.webrtc import CallPeer, ice_servers, webrtc_available
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class WebCallConsumer(AsyncWebsocketConsumer):
     runtime: CallRuntime | None = None
     closing = False
     abort_with: tuple[int, str] | None = None
+    peer: CallPeer | None = None
+    played_reporter: asyncio.Task | None = None
 
     async def connect(self) -> None:
         # Accept first: a refusal before accepting reaches the browser as a bare 403, and
@@ -72,6 +75,8 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             await self.refuse(refused.code, refused.reason)
             return
         self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
+        if webrtc_available():
+            await self.send_json({"type": "webrtc.config", "ice_servers": ice_servers()})
         self.hello_timer = asyncio.get_running_loop().call_later(
             HELLO_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.hello_timeout())
         )
@@ -128,19 +133,27 @@ class WebCallConsumer(AsyncWebsocketConsumer):
     async def handle_message(self, kind: str, message: dict) -> None:
         if kind == "hello" and self.runtime is None:
             self.hello_timer.cancel()
+            use_webrtc = message.get("audio") == "webrtc" and self.peer is not None
+            if not use_webrtc and self.peer is not None:
+                await self.close_peer()  # the client fell back to WebSocket audio
             self.runtime = CallRuntime(
                 call=self.call,
-                transport="websocket",
+                transport="webrtc" if use_webrtc else "websocket",
                 send_json=self.send_json,
-                send_bytes=self.send_audio,
+                send_bytes=self.send_peer_audio if use_webrtc else self.send_audio,
                 close=self.close_after_end,
+                flush=self.peer.outbound.flush if use_webrtc else None,
             )
+            if use_webrtc:
+                self.played_reporter = asyncio.create_task(self.report_peer_playback())
             try:
                 await self.runtime.start()
             except Exception:
                 logger.exception("call %s: could not start", self.call.id)
                 await self.runtime.stop("error")
-        elif kind == "playback" and self.runtime is not None:
+        elif kind == "webrtc.offer" and self.runtime is None and self.peer is None:
+            await self.negotiate(message.get("sdp"))
+        elif kind == "playback" and self.runtime is not None and self.peer is None:
             played = message.get("played_ms")
             if isinstance(played, int | float) and played >= 0:
                 self.runtime.report_played(int(played))
@@ -150,6 +163,58 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             await self.send_json({"type": "pong"})
         elif kind == "mute":
             logger.info("call %s: muted=%s", self.call.id, bool(message.get("muted")))
+
+    # --- WebRTC ---
+
+    async def negotiate(self, sdp) -> None:
+        if not webrtc_available() or not isinstance(sdp, str) or len(sdp) > MAX_TEXT_BYTES:
+            await self.send_json(
+                {"type": "error", "stage": "webrtc", "message": "WebRTC offer refused."}
+            )
+            return
+        self.peer = CallPeer(on_audio=self.peer_audio, on_state=self.peer_state)
+        try:
+            answer = await self.peer.answer(sdp)
+        except Exception as exc:
+            logger.warning("call %s: WebRTC negotiation failed: %s", self.call.id, exc)
+            await self.close_peer()
+            await self.send_json(
+                {"type": "error", "stage": "webrtc", "message": "WebRTC negotiation failed."}
+            )
+            return
+        await self.send_json({"type": "webrtc.answer", "sdp": answer})
+
+    def peer_audio(self, pcm: bytes) -> None:
+        if self.runtime is not None and self.runtime.transport == "webrtc":
+            self.runtime.push_audio(pcm)
+
+    async def peer_state(self, state: str) -> None:
+        logger.info("call %s: WebRTC connection %s", self.call.id, state)
+        if (
+            state in ("failed", "closed")
+            and self.runtime is not None
+            and self.runtime.transport == "webrtc"
+        ):
+            runtime, self.runtime = self.runtime, None
+            await runtime.stop("connection_lost")
+
+    async def send_peer_audio(self, pcm: bytes) -> None:
+        if self.peer is not None:
+            self.peer.outbound.enqueue(pcm)
+
+    async def report_peer_playback(self) -> None:
+        """On WebRTC the server holds the playout buffer: what left it is what was heard."""
+        while self.runtime is not None and self.peer is not None:
+            self.runtime.report_played(self.peer.outbound.played_ms)
+            await asyncio.sleep(0.1)
+
+    async def close_peer(self) -> None:
+        peer, self.peer = self.peer, None
+        if self.played_reporter is not None:
+            self.played_reporter.cancel()
+            self.played_reporter = None
+        if peer is not None:
+            await peer.close()
 
     async def abort(self, code: int, reason: str) -> None:
         """A misbehaving client: end the call (keeping what was said) and close with `code`."""
@@ -176,6 +241,7 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.call_end)(
                 call_id=self.call.id, reason="client_gone"
             )
+        await self.close_peer()
 
     # --- callbacks for the runtime ---
 
@@ -188,8 +254,10 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=pcm)
 
     async def close_after_end(self, code: int) -> None:
+        """The call has ended: close the socket and release the peer right away."""
         if self.abort_with is not None:
             await self.refuse(*self.abort_with, "protocol")
         elif not self.closing:
             self.closing = True
             await self.close(code=code)
+        await self.close_peer()

@@ -124,8 +124,10 @@ class CallRuntime:
         send_json: SendJson,
         send_bytes: SendBytes,
         close: Close,
+        flush: Callable[[], None] | None = None,
     ) -> None:
         self.call = call
+        self.flush_output = flush
         self.transport = transport
         self.send_json = send_json
         self.send_bytes = send_bytes
@@ -244,6 +246,8 @@ class CallRuntime:
             await self.send_json({"type": "state", "state": "listening"})
         elif isinstance(event, ev.Interruption):
             self.playback.interrupted()
+            if self.flush_output is not None:
+                self.flush_output()  # audio buffered on the server side (WebRTC track)
             await self.send_json({"type": "interruption", "heard_text": event.heard_text})
         elif isinstance(event, ev.TurnTimings):
             timings = {k: v for k, v in event.to_dict().items() if k not in ("type", "turn")}

@@ -68,7 +68,14 @@ def call_create(
 # --- The realtime side: claiming the gateway, the call's lifecycle, what it reports. ---
 
 # Reasons the engine ends a call with that still count as a completed call.
-COMPLETED_REASONS = {"hangup", "assistant_ended", "max_duration", "silence_timeout", "client_gone"}
+COMPLETED_REASONS = {
+    "hangup",
+    "assistant_ended",
+    "max_duration",
+    "silence_timeout",
+    "client_gone",
+    "connection_lost",
+}
 HEARTBEAT_STALE_SECONDS = 30
 
 

@@ -217,6 +217,20 @@ CALL_TOKEN_TTL_SECONDS = env_int("CALL_TOKEN_TTL_SECONDS", 60, minimum=5, maximu
 CALL_MAX_SECONDS = env_int("CALL_MAX_SECONDS", 600, minimum=10, maximum=4 * 3600)
 VOICE_MODEL_DIR = Path(os.environ.get("VOICE_MODEL_DIR", VAR_DIR / "models"))
 
+# WebRTC (aiortc). No public STUN server by default: on one machine or a LAN host
+# candidates are enough; give STUN/TURN URLs for browsers behind NAT.
+WEBRTC_ENABLED = env_bool("WEBRTC_ENABLED", True)
+WEBRTC_ICE_SERVERS = env_list("WEBRTC_ICE_SERVERS")
+WEBRTC_TURN_USERNAME = os.environ.get("WEBRTC_TURN_USERNAME", "")
+WEBRTC_TURN_CREDENTIAL = os.environ.get("WEBRTC_TURN_CREDENTIAL", "")
+WEBRTC_HOST_ADDRESSES = env_list("WEBRTC_HOST_ADDRESSES")
+if any(u.startswith(("turn:", "turns:")) for u in WEBRTC_ICE_SERVERS) and not (
+    WEBRTC_TURN_USERNAME and WEBRTC_TURN_CREDENTIAL
+):
+    raise ImproperlyConfigured(
+        "WEBRTC_ICE_SERVERS names a TURN server: set WEBRTC_TURN_USERNAME and WEBRTC_TURN_CREDENTIAL."
+    )
+
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
