@@ -67,9 +67,9 @@ def session_config_for(call: Call) -> SessionConfig:
         max_call_seconds=float(min(assistant.max_call_seconds, settings.CALL_MAX_SECONDS)),
         silence_timeout_seconds=float(assistant.silence_timeout_seconds),
         recording_path=str(recording),
+        # A blank starting message means the assistant waits for the caller to speak.
+        first_message=assistant.starting_message,
     )
-    if assistant.starting_message:
-        config.first_message = assistant.starting_message
     return config
 
 
