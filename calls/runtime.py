@@ -48,7 +48,12 @@ def session_config_for(call: Call) -> SessionConfig:
 
     def spec(stage: str) -> ProviderSpec:
         setting = speech[stage]
-        return ProviderSpec(setting["provider"], dict(setting.get("options") or {}))
+        options = dict(setting.get("options") or {})
+        if setting["provider"] == "faster-whisper" and not {"model_dir", "cache_dir"} & set(
+            options
+        ):
+            options["cache_dir"] = str(settings.VOICE_MODEL_DIR)  # prepared by `make`
+        return ProviderSpec(setting["provider"], options)
 
     recording = Path(settings.MEDIA_ROOT) / recording_name(call.id)
     recording.parent.mkdir(parents=True, exist_ok=True)
