@@ -248,3 +248,38 @@ class TestPublicConfig:
     def test_public_config_of_unknown_widget_is_404(self, anon, db):
         response = anon.get("/v1/widgets/665e4a34c65bb95f2f2d72e1/public")
         assert response.status_code == 404
+
+
+@pytest.mark.django_db
+class TestRateLimit:
+    """create-call is limited to 30 a minute per client address (per key with a key)."""
+
+    def post_from(self, anon, widget, address, **headers):
+        return anon.post(
+            CREATE_CALL,
+            {"widget_id": widget.id},
+            headers={"Origin": ORIGIN, **headers},
+            REMOTE_ADDR=address,
+        )
+
+    def test_31st_browser_call_in_a_minute_is_429_and_others_are_unaffected(self, anon, widget):
+        for _ in range(30):
+            assert self.post_from(anon, widget, "203.0.113.7").status_code == 201
+
+        limited = self.post_from(anon, widget, "203.0.113.7")
+        assert limited.status_code == 429
+        assert limited.json()["status"] is False
+        assert "Retry-After" in limited.headers
+        assert Call.objects.count() == 30
+        # A forged X-Forwarded-For does not reset the count (no trusted proxy configured) ...
+        spoofed = self.post_from(anon, widget, "203.0.113.7", **{"X-Forwarded-For": "198.51.100.1"})
+        assert spoofed.status_code == 429
+        # ... while another address still gets through.
+        assert self.post_from(anon, widget, "203.0.113.8").status_code == 201
+
+    def test_key_holders_are_limited_per_key(self, make_api, widget):
+        first, second = make_api(), make_api()
+        for _ in range(30):
+            assert first.post(CREATE_CALL, {"widget_id": widget.id}).status_code == 201
+        assert first.post(CREATE_CALL, {"widget_id": widget.id}).status_code == 429
+        assert second.post(CREATE_CALL, {"widget_id": widget.id}).status_code == 201

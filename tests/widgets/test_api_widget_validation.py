@@ -238,3 +238,25 @@ def test_widget_patch_assistant_null_detaches_assistant(api, configured_widget):
     assert response.json()["data"]["assistantId"] is None
     configured_widget.refresh_from_db()
     assert configured_widget.assistant_id is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params, name",
+    [({"limit": 101}, "limit"), ({"limit": 0}, "limit"), ({"offset": -1}, "offset")],
+)
+def test_widget_list_rejects_bad_pagination_naming_parameter(api, params, name):
+    response = api.get("/v1/widgets", params)
+    assert response.status_code == 400
+    assert name in response.json()["message"]
+    assert name in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_widget_list_paginates(api, make_widget):
+    made = [make_widget(call_to_action=f"W{i}") for i in range(3)]
+    newest_first = [w.id for w in reversed(made)]
+    first = api.get("/v1/widgets", {"limit": 2}).json()
+    rest = api.get("/v1/widgets", {"limit": 2, "offset": 2}).json()
+    assert first["meta"] == {"total": 3, "limit": 2, "offset": 0}
+    assert [w["id"] for w in first["data"] + rest["data"]] == newest_first
