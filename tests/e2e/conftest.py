@@ -7,8 +7,7 @@ never touch pytest-django's test database: the server owns its database.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import logging
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from liveserver import CHROMIUM, LiveServer, launch_chromium, start_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -132,11 +133,3 @@ def wait_painted(page, timeout: float = 15000):
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-def have_speech_tools() -> bool:
-    return bool(shutil.which("espeak-ng") and shutil.which("sox"))
-
-
-def run_quiet(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)

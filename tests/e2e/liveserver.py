@@ -222,6 +222,10 @@ def launch_chromium(playwright, *, fake_mic_wav: Path | None = None, extra_args=
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
 
 
+def have_speech_tools() -> bool:
+    return bool(shutil.which("espeak-ng") and shutil.which("sox"))
+
+
 def synth_speech(text: str, out: Path, *, pad_before: float = 0.0, pad_after: float = 0.0) -> Path:
     """espeak-ng speech as 16 kHz mono PCM16 WAV, optionally padded with silence."""
     out = Path(out)
