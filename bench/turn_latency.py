@@ -60,9 +60,7 @@ async def run(turns: int, endpoint_ms: int) -> dict[str, object]:
     t = time.perf_counter()
     providers = await registry.warm_up(config)
     warm_s = time.perf_counter() - t
-    clips = [
-        synthesize(q, voice) for q in QUESTIONS for voice in ("en-us", "en-f3")
-    ]
+    clips = [synthesize(q, voice) for q in QUESTIONS for voice in ("en-us", "en-f3")]
     session = Session(config, providers=providers)
     timings: list[TurnTimings] = []
     stopped = asyncio.Event()
@@ -117,7 +115,12 @@ async def run(turns: int, endpoint_ms: int) -> dict[str, object]:
             "first_reply_text": stage("first_text_ms"),
             "first_audio_out": stage("first_audio_ms"),
         },
-        "stack": {"vad": "silero", "stt": "faster-whisper base int8", "brain": "knowledge", "tts": "piper"},
+        "stack": {
+            "vad": "silero",
+            "stt": "faster-whisper base int8",
+            "brain": "knowledge",
+            "tts": "piper",
+        },
         "warm_up_s": round(warm_s, 2),
         "goal_p50_ms": 800,
     }

@@ -617,8 +617,9 @@ class Session:
         self._emit(AssistantSpeechStarted(turn=reply.turn, text=""))
 
     async def _finish_reply(self, reply: _Reply) -> None:
-        if reply.playing and self.config.pace_audio:
-            # Let the listener hear the end before saying it stopped.
+        if reply.playing:
+            # Let the listener hear the end before saying it stopped (unpaced audio too:
+            # the assistant is speaking as long as its audio plays).
             while not reply.cancelled:
                 ahead = reply.next_play_ms - self._listener_ms(reply)
                 if ahead <= 0:
