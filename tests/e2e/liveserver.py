@@ -226,12 +226,19 @@ def have_speech_tools() -> bool:
     return bool(shutil.which("espeak-ng") and shutil.which("sox"))
 
 
-def synth_speech(text: str, out: Path, *, pad_before: float = 0.0, pad_after: float = 0.0) -> Path:
+def synth_speech(
+    text: str,
+    out: Path,
+    *,
+    pad_before: float = 0.0,
+    pad_after: float = 0.0,
+    speed: int = 160,
+) -> Path:
     """espeak-ng speech as 16 kHz mono PCM16 WAV, optionally padded with silence."""
     out = Path(out)
     raw = out.with_suffix(".raw22k.wav")
     mono = out.with_suffix(".16k.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text], check=True)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(speed), "-w", str(raw), text], check=True)
     subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(mono)], check=True)
     if pad_before or pad_after:
         subprocess.run(

@@ -48,7 +48,11 @@ def question_wav(tmp_path_factory):
         )
     # The question comes after the greeting: 5 s of silence first, then silence to the end.
     return synth_speech(
-        QUESTION, tmp_path_factory.mktemp("speech") / "question.wav", pad_before=5, pad_after=8
+        QUESTION,
+        tmp_path_factory.mktemp("speech") / "question.wav",
+        pad_before=5,
+        pad_after=8,
+        speed=140,
     )
 
 
