@@ -298,6 +298,7 @@ export function define() {
 
 /** Creates a configured <voice-widget> (not yet in the document). */
 export function mount(opts) {
+  if (window.performance && performance.mark) performance.mark("voice-widget:mount");
   define();
   const widget = document.createElement("voice-widget");
   widget.configure(opts);
