@@ -8,6 +8,7 @@ import struct
 import threading
 
 WIDGET = "document.querySelector('voice-widget')"
+HOSTILE_TEXT = "<img src=x onerror=alert(1)>"
 
 
 def shadow(page, body: str, arg=None):
