@@ -47,6 +47,7 @@ run: install
 test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	BIN=$(BIN) bash scripts/test-services.sh
 
 lint:
 	$(BIN)/ruff check .

@@ -170,7 +170,8 @@ async def open_call():
 
 def live_peers() -> list[CallPeer]:
     gc.collect()
-    return [o for o in gc.get_objects() if isinstance(o, CallPeer) and not o.closed]
+    # type() rather than isinstance(): gc also holds dead weak proxies that raise on access.
+    return [o for o in gc.get_objects() if type(o) is CallPeer and not o.closed]
 
 
 async def test_webrtc_call_hears_the_question_speaks_the_answer_and_stores_the_transcript(tmp_path):
