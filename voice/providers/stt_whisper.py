@@ -6,12 +6,16 @@ by name (only where a model hub is reachable).
 
 ``mode="short"`` (default) encodes only the utterance plus ``pad_ms`` of silence instead of
 Whisper's fixed 30 s window, the way whisper.cpp's ``audio_ctx`` does: on 2 cores a 3 s
-utterance takes ~0.2 s instead of ~0.8 s, with the same words on our test speech.  Longer
+utterance takes ~0.2 s instead of ~0.8 s, with the same words on our test speech.  It decodes
+with timestamps and drops segments that start in the padding, where Whisper otherwise tends
+to repeat the utterance.  Longer
 utterances (over ``short_max_seconds``) and ``mode="standard"`` use the library's
 ``transcribe()``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -98,23 +102,21 @@ class WhisperStt:
         features = self._model.feature_extractor(padded)
         frames = min(features.shape[-1] // 2 * 2, 3000)
         features = np.ascontiguousarray(features[:, :frames][None], dtype=np.float32)
-        tokenizer = self._tokenizer(language)
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]  # type: ignore[attr-defined]
+        tokenizer: Any = self._tokenizer(language)
+        # With timestamps the model says where each segment starts, so text it invents in
+        # the silent padding (a repeat of the utterance, typically) can be dropped.
+        prompt = list(tokenizer.sot_sequence)
         encoded = self._model.model.encode(self._ct2.StorageView.from_array(features), to_cpu=False)
         seconds = audio.size / 16000
         result = self._model.model.generate(
             encoded,
             [prompt],
             beam_size=self.beam_size,
-            max_length=min(448, len(prompt) + 16 + int(seconds * 8)),
+            max_length=min(448, len(prompt) + 24 + int(seconds * 10)),
             suppress_blank=True,
             suppress_tokens=self._fw.transcribe.get_suppressed_tokens(tokenizer, [-1]),
-            repetition_penalty=1.1,
-            no_repeat_ngram_size=4,
         )
-        eot = tokenizer.eot  # type: ignore[attr-defined]
-        tokens = [t for t in result[0].sequences_ids[0] if t < eot]
-        return tokenizer.decode(tokens).strip()  # type: ignore[attr-defined]
+        return _text_within(result[0].sequences_ids[0], tokenizer, seconds - 0.1)
 
     def warm_up(self) -> None:
         """One pass on a little noise, so the first call does not pay for initialisation."""
@@ -123,3 +125,28 @@ class WhisperStt:
 
     async def aclose(self) -> None:
         await self._worker.aclose()
+
+
+def _text_within(tokens: list[int], tokenizer: Any, limit_seconds: float) -> str:
+    """The text of the segments that start before ``limit_seconds``."""
+    begin, eot = tokenizer.timestamp_begin, tokenizer.eot
+    kept: list[int] = []
+    segment: list[int] = []
+    start: float | None = None
+    for token in tokens:
+        if token >= begin:
+            time = (token - begin) * 0.02
+            if start is None:
+                if time >= limit_seconds:
+                    break
+                start = time
+            else:  # the segment ends here
+                kept += segment
+                segment, start = [], None
+        elif token < eot:
+            if start is None:  # text without a leading timestamp
+                start = 0.0
+            segment.append(token)
+    if start is not None and start < limit_seconds:
+        kept += segment
+    return tokenizer.decode(kept).strip()
