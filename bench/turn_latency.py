@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._speech import silence, synthesize  # noqa: E402
 from voice.config import SessionConfig  # noqa: E402
-from voice.events import AssistantSpeechStopped, CallEnded, TurnTimings  # noqa: E402
+from voice.events import AssistantSpeechStopped, AudioOut, CallEnded, TurnTimings  # noqa: E402
 from voice.providers import registry  # noqa: E402
 from voice.session import Session  # noqa: E402
 
@@ -49,7 +49,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[index]
 
 
-async def run(turns: int, endpoint_ms: int) -> dict[str, object]:
+async def run(turns: int, endpoint_ms: int, verbose: bool = False) -> dict[str, object]:
     config = SessionConfig(
         knowledge=KNOWLEDGE,
         first_message="Hello.",
@@ -67,6 +67,8 @@ async def run(turns: int, endpoint_ms: int) -> dict[str, object]:
 
     async def consume() -> None:
         async for event in session.events():
+            if verbose and not isinstance(event, AudioOut):
+                print(round(time.perf_counter(), 2), event.to_dict(), file=sys.stderr)
             if isinstance(event, TurnTimings):
                 timings.append(event)
             elif isinstance(event, AssistantSpeechStopped | CallEnded):
@@ -130,8 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--endpoint-ms", type=int, default=SessionConfig().endpoint_silence_ms)
+    parser.add_argument("--verbose", action="store_true", help="events on stderr")
     args = parser.parse_args()
-    result = asyncio.run(run(args.turns, args.endpoint_ms))
+    result = asyncio.run(run(args.turns, args.endpoint_ms, args.verbose))
     print(json.dumps(result))
 
 
