@@ -91,6 +91,9 @@ export class Call {
 
   async _start() {
     const host = this.host;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw new CallError(TEXT.noMic);
+    }
     if (!this.ctx || !this.ctx.audioWorklet) throw new CallError(TEXT.audio);
     const ctx = this.ctx;
     const resumed = ctx.resume().catch(() => {});
@@ -99,9 +102,6 @@ export class Call {
       ctx.audioWorklet.addModule(`${host}/static/widget/player-worklet.js`),
     ]);
     worklets.catch(() => {});
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      throw new CallError(TEXT.noMic);
-    }
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
@@ -276,7 +276,8 @@ export class Call {
       this._finish("ended", END_TEXT[this.endedReason] || "");
       return;
     }
-    const text = CLOSE_TEXT[ev.code] || (ev.code >= 4000 ? TEXT.server : TEXT.lost);
+    const fallback = ev.code >= 4000 ? TEXT.server : this.open ? TEXT.lost : TEXT.network;
+    const text = CLOSE_TEXT[ev.code] || fallback;
     this._finish("error", text);
   }
 

@@ -27,10 +27,20 @@
         .catch(function () { return { load_error: "network" }; })
     : Promise.resolve({ load_error: "bad-id" });
 
+  function place(el) {
+    // Right after the tag when it sits in the page body; at the end of the body otherwise
+    // (a tag in <head> cannot show anything there).
+    if (document.body && document.body.contains(script)) {
+      script.parentNode.insertBefore(el, script.nextSibling);
+    } else if (document.body) {
+      document.body.appendChild(el);
+    } else {
+      document.addEventListener("DOMContentLoaded", function () { place(el); });
+    }
+  }
+
   Promise.all([import(moduleUrl), config]).then(function (parts) {
-    var el = parts[0].mount({ host: host, widgetId: widgetId, config: parts[1] });
-    if (script.parentNode) script.parentNode.insertBefore(el, script.nextSibling);
-    else document.body.appendChild(el);
+    place(parts[0].mount({ host: host, widgetId: widgetId, config: parts[1] }));
   }).catch(function (err) {
     if (window.console) console.error("voice widget: could not load", err);
   });

@@ -218,3 +218,42 @@ def test_keyboard_only_start_and_states_are_announced(daphne_server, make_widget
     assert not computed(page, ".start")["disabled"]
     assert gw.of_type("end")
     assert not probe.errors
+
+
+def test_tag_in_head_and_two_widgets_on_one_page(daphne_server, make_widget, chromium):
+    first = make_widget(call_to_action="First widget")
+    second = make_widget(call_to_action="Second widget", button_color="#00AA00")
+    src = f"{daphne_server.widget_base}/static/widget/embed.js"
+    html = (
+        "<!doctype html><html><head>"
+        f'<script src="{src}" data-widget-id="{first["id"]}" async></script>'
+        "<style>* { all: unset; } button { display: none !important; }</style>"
+        "</head><body><p>Host page</p>"
+        f'<div id="slot"><script src="{src}" data-widget-id="{second["id"]}" async></script></div>'
+        "</body></html>"
+    )
+    context = chromium.new_context()
+    page = context.new_page()
+    try:
+        # A page of our own on the 127.0.0.1 origin (a fulfilled route would count as a
+        # public address and be refused access to loopback, so replace a real page's content).
+        page.goto(f"{daphne_server.page_base}/demo/?widget=none")
+        assert page.evaluate("document.querySelectorAll('voice-widget').length") == 0
+        page.set_content(html)
+        page.wait_for_function("() => document.querySelectorAll('voice-widget').length === 2")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('voice-widget')]"
+            ".every(w => w.shadowRoot.querySelector('.cta')?.textContent)"
+        )
+        placed = page.evaluate(
+            "() => [...document.querySelectorAll('voice-widget')].map(w => ["
+            "w.parentElement.id || w.parentElement.tagName,"
+            "w.shadowRoot.querySelector('.cta').textContent,"
+            "getComputedStyle(w.shadowRoot.querySelector('.start')).display])"
+        )
+        by_text = {text: (parent, display) for parent, text, display in placed}
+        assert by_text["First widget"][0] == "BODY"  # a tag in <head> renders in the body
+        assert by_text["Second widget"][0] == "slot"  # otherwise right after its tag
+        assert all(display != "none" for _, display in by_text.values())
+    finally:
+        context.close()
