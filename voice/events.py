@@ -71,6 +71,8 @@ class Transcript(Event):
     final: bool = True
     start_ms: int = 0
     end_ms: int = 0
+    #: An assistant line cut short by the user (``text`` is what was heard).
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ class _Turn:
     transcript: str | None = None
     published: bool = False
     carry_text: str = ""
+    audio: bytes = b""
     task: asyncio.Task[Any] | None = None
 
 
@@ -157,7 +158,6 @@ class Session:
         self._position = 0
         self._ring = bytearray()
         self._ring_start = 0
-        self._ring_limit = int((config.max_utterance_seconds + 10) * SAMPLE_RATE) * 2
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=600)
         self._turn_counter = 0
         self._turn: _Turn | None = None  # the user turn being answered
@@ -211,10 +211,8 @@ class Session:
         self._ring += pcm
         self._position += len(pcm) // 2
         self._arrivals.append((self._position, self._clock()))
-        excess = len(self._ring) - self._ring_limit
-        if excess > SAMPLE_RATE * 2:  # trim in 1 s+ steps, not on every frame
-            del self._ring[:excess]
-            self._ring_start += excess // 2
+        if len(self._ring) > SAMPLE_RATE * 4 and self._position % SAMPLE_RATE < len(pcm) // 2:
+            self._trim_ring()  # about once a second
         if self._recorder is not None:
             self._recorder.write_user(pcm)
         self._vad_stream.push(pcm)
@@ -281,6 +279,18 @@ class Session:
             if position >= sample:
                 return wall
         return self._clock()
+
+    def _trim_ring(self) -> None:
+        """Forget user audio no utterance can need any more."""
+        pad = int(self.config.pre_speech_pad_ms * SAMPLE_RATE / 1000)
+        keep = self._position - pad - SAMPLE_RATE  # VAD results lag the audio a little
+        for start in (self._detector.utterance_start, self._detector.onset, self._carry_start):
+            if start is not None:
+                keep = min(keep, start - pad)
+        drop = keep - self._ring_start
+        if drop > 0:
+            del self._ring[: drop * 2]
+            self._ring_start = keep
 
     def _audio(self, start: int, end: int) -> bytes:
         start = max(start, self._ring_start)
@@ -399,6 +409,7 @@ class Session:
             reply=reply,
             carry_text=self._carry_text,
         )
+        turn.audio = self._audio(turn.start, turn.end)
         self._turn = turn
         self._replies.append(reply)
         turn.task = self._spawn(self._run_turn(turn), f"turn-{turn.number}")
@@ -453,10 +464,9 @@ class Session:
         config = self.config
         providers = self._providers
         assert providers is not None
-        audio = self._audio(turn.start, turn.end)
         try:
             text = await asyncio.wait_for(
-                providers.stt.transcribe(audio, config.language), config.stt_timeout_seconds
+                providers.stt.transcribe(turn.audio, config.language), config.stt_timeout_seconds
             )
         except asyncio.CancelledError:
             raise
@@ -699,6 +709,7 @@ class Session:
                 final=True,
                 start_ms=reply.start_ms,
                 end_ms=self.call_ms,
+                interrupted=True,
             )
         )
         if heard:

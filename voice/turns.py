@@ -62,6 +62,16 @@ class TurnDetector:
         self._sustained = False
         self._paused = False
 
+    @property
+    def utterance_start(self) -> int | None:
+        """First sample of the utterance in progress (None outside one)."""
+        return self._utt_start if self.in_utterance else None
+
+    @property
+    def onset(self) -> int | None:
+        """Start of the current run of speech, even before it counts as an utterance."""
+        return self._onset
+
     def reset(self) -> None:
         """Forget the current utterance (e.g. after a forced endpoint)."""
         self.in_utterance = False

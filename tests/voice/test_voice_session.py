@@ -138,7 +138,7 @@ async def test_barge_in_stops_audio_and_history_keeps_what_was_heard(make_sessio
     assert stopped.interrupted
     assert session.history[-1] == {"role": "assistant", "content": "one two"}
     final = [t for t in rec.of(Transcript) if t.role == "assistant" and t.final]
-    assert final[-1].text == "one two"
+    assert final[-1].text == "one two" and final[-1].interrupted
     timings = await rec.wait_for(lambda e: isinstance(e, TurnTimings) and e.turn == started.turn)
     assert timings.interruption_stop_ms == interruption.stop_ms
 
@@ -344,3 +344,14 @@ async def test_events_are_frozen_and_serialise_without_audio():
         "stage": "stt",
         "message": "x",
     }
+
+
+async def test_user_audio_is_kept_only_as_long_as_a_turn_needs_it(make_session):
+    stt = FakeStt(["hi"])
+    session, rec = await make_session(fast_config(pre_speech_pad_ms=200), stt=stt)
+    await rec.wait_type(AssistantSpeechStopped)
+    await feed(session, quiet(20_000))
+    assert len(session._ring) <= 2 * 16 * 5_000  # noqa: SLF001 - a few seconds, not 20
+    await feed(session, tone(3_000) + quiet(400))
+    await rec.wait_type(TurnTimings)
+    assert 3_180 <= stt.calls[-1] <= 3_260  # the whole utterance plus the 200 ms pad
