@@ -8,7 +8,7 @@ from accounts.models import ALL_SCOPES, APIKey
 from accounts.services import api_key_create, organization_get_or_create
 from assistants.models import Assistant
 from assistants.services import assistant_create
-from widgets.models import Widget
+from widgets.models import Widget, WidgetOrigin
 from widgets.services import widget_create
 from widgets.views_pages import DEMO_ORGANIZATION
 
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 },
             )
             self.stdout.write(f"Created demo assistant {assistant.id}")
-        widget = Widget.objects.filter(organization=org).first()
+        widget = Widget.objects.filter(organization=org).order_by("created_at").first()
         if widget is None:
             widget = widget_create(
                 organization=org,
@@ -64,6 +64,9 @@ class Command(BaseCommand):
                 },
             )
             self.stdout.write(f"Created demo widget {widget.id}")
+        elif not widget.origin_allowed(demo_origin):
+            WidgetOrigin.objects.create(widget=widget, origin=demo_origin.lower(), position=99)
+            self.stdout.write(f"Allowed {demo_origin} on the demo widget")
         secret = None
         if not APIKey.objects.filter(organization=org, revoked_at__isnull=True).exists():
             _, secret = api_key_create(organization=org, name="Demo key", scopes=ALL_SCOPES)
