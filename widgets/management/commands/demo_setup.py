@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from accounts.models import ALL_SCOPES, APIKey
+from accounts.models import ALL_SCOPES, APIKey, Membership
 from accounts.services import api_key_create, organization_get_or_create
 from assistants.models import Assistant
 from assistants.services import assistant_create
@@ -67,6 +70,12 @@ class Command(BaseCommand):
         elif not widget.origin_allowed(demo_origin):
             WidgetOrigin.objects.create(widget=widget, origin=demo_origin.lower(), position=99)
             self.stdout.write(f"Allowed {demo_origin} on the demo widget")
+        password = None
+        User = get_user_model()
+        if not User.objects.filter(is_superuser=True).exists():
+            password = secrets.token_urlsafe(12)
+            admin = User.objects.create_superuser("admin", password=password)
+            Membership.objects.create(user=admin, organization=org)
         secret = None
         if not APIKey.objects.filter(organization=org, revoked_at__isnull=True).exists():
             _, secret = api_key_create(organization=org, name="Demo key", scopes=ALL_SCOPES)
@@ -74,9 +83,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  Demo host page : {demo_origin}/demo/ (embeds the widget from {base_url})"
         )
-        self.stdout.write(
-            f"  Admin          : {base_url}/admin/  (create a login: .venv/bin/python manage.py createsuperuser)"
-        )
+        if password:
+            self.stdout.write(
+                f"  Admin          : {base_url}/admin/  user admin, password {password} (shown once)"
+            )
+        else:
+            self.stdout.write(f"  Admin          : {base_url}/admin/")
         self.stdout.write(f"  API reference  : {base_url}/v1/docs/")
         self.stdout.write(f"  Widget id      : {widget.id}   Assistant id: {assistant.id}")
         if secret:
