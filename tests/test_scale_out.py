@@ -1,0 +1,134 @@
+"""Scale-out: two daphne workers on one PostgreSQL database and one Redis.
+
+A call created through worker A is joined on worker B's socket, runs there, and is read back
+completed through worker A; worker A's reaper leaves B's live call alone (fresh heartbeats).
+Skips, saying why, when PostgreSQL or Redis does not answer on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "e2e"))
+
+from liveserver import LiveServer, free_port  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+PG_ADMIN = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+@pytest.fixture(scope="module")
+def database_url():
+    psycopg = pytest.importorskip("psycopg")
+    redis = pytest.importorskip("redis")
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL ({PG_ADMIN}) or Redis ({REDIS}) not reachable: {exc}")
+    name = f"vw_scaleout_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def workers(database_url):
+    shared = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "WEBRTC_ENABLED": "0",
+        "VOICE_MODEL_DIR": str(Path(__file__).resolve().parents[1] / "var" / "models"),
+    }
+    started = []
+    try:
+        for _ in range(2):
+            var_dir = Path(tempfile.mkdtemp(prefix="scaleout-"))
+            env = {**shared, "VAR_DIR": str(var_dir)}
+            env.pop("DJANGO_SECRET_KEY_FILE", None)
+            started.append(LiveServer(port=free_port(), var_dir=var_dir, env=env).start())
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+async def run_call_on(url: str) -> list[dict]:
+    import websockets
+
+    seen = []
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "hello", "audio": "websocket"}))
+        async with asyncio.timeout(60):
+            while True:
+                message = await ws.recv()
+                if isinstance(message, bytes):
+                    continue
+                seen.append(json.loads(message))
+                last = seen[-1]
+                if last["type"] == "transcript" and last["role"] == "assistant" and last["final"]:
+                    break
+            await ws.send(json.dumps({"type": "end"}))
+            async for message in ws:
+                if isinstance(message, str):
+                    seen.append(json.loads(message))
+    return seen
+
+
+async def first_message(url: str) -> dict:
+    import websockets
+
+    async with websockets.connect(url) as ws:
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+def test_call_created_on_one_worker_runs_on_another_and_is_read_back(workers):
+    a, b = workers
+    assistant = a.create_assistant(
+        starting_message="Hello from the cluster.",
+        speech={
+            "tts": {"provider": "espeak", "options": {}},
+            "vad": {"provider": "webrtc", "options": {}},
+        },
+    )
+    created = a.api(
+        "POST", "/calls/initiate", {"assistantId": assistant["id"], "type": "web"}, expect=201
+    )
+    # Join on worker B: same path and token, B's host and port.
+    url = created["gateway"]["url"].replace(f":{a.port}/", f":{b.port}/")
+    seen = asyncio.run(run_call_on(url))
+    kinds = [m["type"] for m in seen]
+    assert "call.started" in kinds and kinds[-1] == "call.ended", kinds
+    greeting = next(m for m in seen if m["type"] == "transcript" and m["final"])
+    assert greeting["text"] == "Hello from the cluster."
+
+    deadline = time.monotonic() + 15
+    while True:
+        call = a.api("GET", f"/calls/{created['callId']}", expect=200)["data"]
+        if call["status_label"] == "completed" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert call["status_label"] == "completed" and call["end_reason"] == "hangup", call
+    transcript = a.api("GET", f"/calls/{created['callId']}/transcripts", expect=200)["data"]
+    assert [t["text"] for t in transcript["transcripts"]] == ["Hello from the cluster."]
+    # The token was single-use across workers too.
+    refusal = asyncio.run(first_message(created["gateway"]["url"]))
+    assert refusal["type"] == "error" and refusal["code"] == 4409, refusal
+    assert a.alive() and b.alive()
