@@ -82,6 +82,16 @@ async def run(turns: int, endpoint_ms: int, verbose: bool = False) -> dict[str, 
             if delay > 0:
                 await asyncio.sleep(delay)
 
+    lags: list[float] = []
+
+    async def watch_loop() -> None:
+        """How late a 5 ms sleep wakes up: the longest the event loop was blocked."""
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append((time.perf_counter() - start - 0.005) * 1000)
+
+    watcher = asyncio.create_task(watch_loop())
     consumer = asyncio.create_task(consume())
     await session.start()
     await stream(silence(300))
@@ -95,6 +105,7 @@ async def run(turns: int, endpoint_ms: int, verbose: bool = False) -> dict[str, 
         await stream(silence(300))
     await session.close()
     await consumer
+    watcher.cancel()
     await registry.default_cache.aclose()
 
     answered = [t for t in timings if t.first_audio_ms is not None]
@@ -116,6 +127,10 @@ async def run(turns: int, endpoint_ms: int, verbose: bool = False) -> dict[str, 
             "transcript_ready": stage("transcript_ms"),
             "first_reply_text": stage("first_text_ms"),
             "first_audio_out": stage("first_audio_ms"),
+        },
+        "event_loop_lag_ms": {
+            "p99": round(percentile(lags, 99) or 0, 2),
+            "max": round(max(lags, default=0), 2),
         },
         "stack": {
             "vad": "silero",
