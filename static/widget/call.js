@@ -1,13 +1,28 @@
-// One browser call: create-call, the call socket (README "The call socket protocol"), the
-// microphone through capture-worklet.js (context rate -> 16 kHz PCM16, 20 ms frames) and the
-// assistant's audio through player-worklet.js (jitter buffer, flushed on interruption).
+// One browser call: create-call, the call socket (README "The call socket protocol") and the
+// audio, over WebRTC (webrtc.js, imported only when the server offers it with `webrtc.config`
+// and the browser has RTCPeerConnection) or over the socket: the microphone through
+// capture-worklet.js (context rate -> 16 kHz PCM16, 20 ms frames) and the assistant's audio
+// through player-worklet.js (jitter buffer, flushed on interruption). When ICE does not connect
+// within ICE_TIMEOUT_MS of the offer, the call falls back to WebSocket audio.
 // Loaded by ui.js only when a call starts.
+//
+// Debug fields (ui.debug): audio ("webrtc" | "websocket" once chosen), audioContext (the
+// AudioContext's state), micStartedAt (performance.now() of the first microphone frame:
+// the capture worklet's first frame on WebSocket, getUserMedia resolving on WebRTC),
+// replyStarts (performance.now() at which each assistant utterance began to be heard: audible
+// output after >= 300 ms of silence, mapped to the output clock), playedMs (WebSocket: ms of
+// assistant audio played out; WebRTC: ms of remote audio that had energy), outputRms, peakRms,
+// rtcGatherMs / rtcConnectMs (offer sent -> connected) / rtcResult.
+// The <voice-widget> element may carry data-audio="websocket" (never try WebRTC) and
+// data-ice-timeout-ms (how long ICE may take before falling back).
 
 const FRAME_BYTES = 640; // 20 ms of 16 kHz PCM16 mono
 const SILENCE = new ArrayBuffer(FRAME_BYTES);
 const PLAYBACK_REPORT_MS = 250;
 const CONNECT_TIMEOUT_MS = 15000;
 const END_WAIT_MS = 4000;
+const CONFIG_WAIT_MS = 300; // webrtc.config comes right after the server's checks
+const ICE_TIMEOUT_MS = 4000; // offer sent -> connected, or WebSocket audio
 
 export const TEXT = {
   mic: "Microphone access was denied. Allow the microphone for this site to talk to the assistant.",
@@ -76,6 +91,22 @@ export class Call {
     this.peakRms = 0;
     this.started = false;
     this.endRequested = false;
+    this.transport = null; // "webrtc" | "websocket" once hello is sent
+    this.rtc = null;
+    this.inbox = []; // negotiation messages not yet taken by a waiter
+    this.waiter = null;
+    this.gumAt = 0;
+    this.firstFrameAt = 0;
+    this.replyStarts = [];
+  }
+
+  _option(name) {
+    const el = this.ui;
+    return el && el.getAttribute ? el.getAttribute(name) : null;
+  }
+
+  _rtcWanted() {
+    return typeof window.RTCPeerConnection === "function" && this._option("data-audio") !== "websocket";
   }
 
   async start() {
@@ -97,6 +128,11 @@ export class Call {
     if (!this.ctx || !this.ctx.audioWorklet) throw new CallError(TEXT.audio);
     const ctx = this.ctx;
     const resumed = ctx.resume().catch(() => {});
+    // Fetched while the microphone starts; used only if WebRTC is offered.
+    this.rtcModule = this._rtcWanted()
+      ? import(new URL("webrtc.js", import.meta.url).href)
+      : Promise.reject(new Error("WebRTC not wanted"));
+    this.rtcModule.catch(() => {});
     const worklets = Promise.all([
       ctx.audioWorklet.addModule(`${host}/static/widget/capture-worklet.js`),
       ctx.audioWorklet.addModule(`${host}/static/widget/player-worklet.js`),
@@ -110,6 +146,7 @@ export class Call {
       const name = err && err.name;
       throw new CallError(name === "NotFoundError" || name === "OverconstrainedError" ? TEXT.noMic : TEXT.mic);
     }
+    this.gumAt = performance.now();
     if (this.done) return this._cleanup();
     this.ui.onCallStats({ micLive: true });
     try {
@@ -118,8 +155,9 @@ export class Call {
     } catch (_) {
       throw new CallError(TEXT.audio);
     }
-    this.ui.onCallStats({ audio: ctx.state });
+    this.ui.onCallStats({ audioContext: ctx.state });
     if (this.done) return;
+    this._setupCapture();
 
     const body = { widget_id: this.widgetId };
     if (this.consent) body.consent = this.consent;
@@ -142,11 +180,11 @@ export class Call {
     if (this.done) return;
     this.callId = data.call_id;
     this.ui.onCallStats({ callId: this.callId });
-    this._setupAudio();
     this._connect(data.gateway.url);
   }
 
-  _setupAudio() {
+  /** Microphone -> capture worklet (frames are sent only once WebSocket audio is chosen). */
+  _setupCapture() {
     const ctx = this.ctx;
     const source = ctx.createMediaStreamSource(this.stream);
     this.capture = new AudioWorkletNode(ctx, "vw-capture", {
@@ -162,7 +200,10 @@ export class Call {
     source.connect(this.capture).connect(this.sink).connect(ctx.destination);
     this.source = source;
     this.capture.port.onmessage = (ev) => this._onMicFrame(ev.data);
+  }
 
+  _setupPlayer() {
+    const ctx = this.ctx;
     this.player = new AudioWorkletNode(ctx, "vw-player", {
       numberOfInputs: 0,
       numberOfOutputs: 1,
@@ -186,9 +227,12 @@ export class Call {
     }, CONNECT_TIMEOUT_MS);
     this.timers.push(timer);
     ws.onopen = () => {
-      ws.send(JSON.stringify({ type: "hello", audio: "websocket" }));
       this.open = true;
       this.ui.onCallStats({ socket: "open" });
+      this._chooseAudio().catch((err) => {
+        if (window.console) console.error("voice widget:", err);
+        if (!this.done) this._finish("error", TEXT.server);
+      });
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data === "string") {
@@ -198,14 +242,110 @@ export class Call {
         } catch (_) {
           return;
         }
+        if (!this.transport && this._negotiation(msg)) return;
         this._onEvent(msg);
-      } else if (this.player && ev.data.byteLength) {
+      } else if (this.player && this.transport === "websocket" && ev.data.byteLength) {
         this.player.port.postMessage(ev.data, [ev.data]);
       }
     };
     ws.onclose = (ev) => this._onClose(ev);
     ws.onerror = () => {};
-    this.timers.push(setInterval(() => this._reportPlayback(false), PLAYBACK_REPORT_MS));
+  }
+
+  /** Before hello: webrtc.* messages (and webrtc-stage errors) go to the negotiation. */
+  _negotiation(msg) {
+    const type = msg && msg.type;
+    const mine = typeof type === "string" && (type.startsWith("webrtc.") ||
+      (type === "error" && msg.stage === "webrtc"));
+    if (!mine) return false;
+    const w = this.waiter;
+    if (w && w.types.includes(type)) {
+      this.waiter = null;
+      w.resolve(msg);
+    } else {
+      this.inbox.push(msg);
+    }
+    return true;
+  }
+
+  /** The next negotiation message of one of `types`, or null after `ms`. */
+  _next(types, ms) {
+    const i = this.inbox.findIndex((m) => types.includes(m.type));
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.waiter && this.waiter.resolve === done) this.waiter = null;
+        resolve(null);
+      }, ms);
+      this.timers.push(timer);
+      const done = (msg) => {
+        clearTimeout(timer);
+        resolve(msg);
+      };
+      this.waiter = { types, resolve: done };
+    });
+  }
+
+  async _chooseAudio() {
+    const openedAt = performance.now();
+    let result = { ok: false, reason: "not-offered" };
+    const config = this._rtcWanted() ? await this._next(["webrtc.config"], CONFIG_WAIT_MS) : null;
+    if (this.done) return;
+    if (config) {
+      const timeout = Number(this._option("data-ice-timeout-ms")) || ICE_TIMEOUT_MS;
+      try {
+        const mod = await this.rtcModule;
+        if (this.done) return;
+        this.rtc = new mod.RtcAudio({
+          ctx: this.ctx,
+          stream: this.stream,
+          parent: this.ui.shadowRoot || document.body,
+          sink: this.sink,
+          onStats: (d) => this._onRemoteStats(d),
+          onStart: (t) => this._onReplyStart(t),
+        });
+        result = await this.rtc.connect({
+          iceServers: config.ice_servers,
+          send: (obj) => this._send(obj),
+          next: (types, ms) => this._next(types, ms),
+          timeoutMs: timeout,
+        });
+      } catch (err) {
+        if (window.console) console.warn("voice widget: WebRTC failed, using WebSocket audio", err);
+        result = { ok: false, reason: "error" };
+      }
+      if (this.done) return;
+      const t = (this.rtc && this.rtc.timings) || {};
+      this.ui.onCallStats({
+        rtcResult: result.reason,
+        rtcGatherMs: t.gatherMs,
+        rtcConnectMs: t.connectMs,
+      });
+      if (!result.ok && this.rtc) {
+        this.rtc.close();
+        this.rtc = null;
+      }
+    }
+    this.inbox = [];
+    this.transport = result.ok ? "webrtc" : "websocket";
+    this.ui.onCallStats({ audio: this.transport, audioChosenMs: Math.round(performance.now() - openedAt) });
+    if (result.ok) {
+      // The peer carries the microphone now; the capture worklet is not needed.
+      for (const node of [this.source, this.capture]) {
+        try {
+          if (node) node.disconnect();
+        } catch (_) {
+          /* already disconnected */
+        }
+      }
+      if (this.muted) this.rtc.setMuted(true);
+      this.ui.onCallStats({ micStartedAt: this.gumAt });
+    } else {
+      this._setupPlayer();
+      if (this.firstFrameAt) this.ui.onCallStats({ micStartedAt: this.firstFrameAt });
+      this.timers.push(setInterval(() => this._reportPlayback(false), PLAYBACK_REPORT_MS));
+    }
+    this._send({ type: "hello", audio: this.transport });
   }
 
   _send(obj) {
@@ -213,8 +353,12 @@ export class Call {
   }
 
   _onMicFrame(frame) {
+    if (!this.firstFrameAt) {
+      this.firstFrameAt = performance.now();
+      if (this.transport === "websocket") this.ui.onCallStats({ micStartedAt: this.firstFrameAt });
+    }
     const ws = this.ws;
-    if (!this.open || !ws || ws.readyState !== WebSocket.OPEN || this.endRequested) return;
+    if (this.transport !== "websocket" || !this.open || !ws || ws.readyState !== WebSocket.OPEN || this.endRequested) return;
     // Keep the socket from piling up if the network stalls (about 1 s of audio).
     if (ws.bufferedAmount > 50 * FRAME_BYTES) return;
     ws.send(this.muted ? SILENCE : frame);
@@ -222,6 +366,7 @@ export class Call {
 
   _onPlayerStats(d) {
     if (!d) return;
+    if (d.start != null) return this._onReplyStart(d.start);
     this.played = d.played;
     this.playedMs = Math.round((d.played * 1000) / this.srcRate);
     if (d.rms > this.peakRms) this.peakRms = d.rms;
@@ -229,8 +374,29 @@ export class Call {
     if (d.flushed) this._reportPlayback(true);
   }
 
+  _onRemoteStats(d) {
+    this.playedMs = d.playedMs;
+    if (d.rms > this.peakRms) this.peakRms = d.rms;
+    this.ui.onCallStats({ playedMs: this.playedMs, outputRms: d.rms, peakRms: this.peakRms });
+  }
+
+  /** An utterance began to be heard at context time `t`: note it on the performance clock. */
+  _onReplyStart(t) {
+    const ctx = this.ctx;
+    let at;
+    const ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : null;
+    if (ts && ts.performanceTime > 0) {
+      at = ts.performanceTime + (t - ts.contextTime) * 1000;
+    } else {
+      const latency = ctx.outputLatency || ctx.baseLatency || 0;
+      at = performance.now() + (t - ctx.currentTime + latency) * 1000;
+    }
+    this.replyStarts.push(Math.round(at * 10) / 10);
+    this.ui.onCallStats({ replyStarts: this.replyStarts.slice() });
+  }
+
   _reportPlayback(force) {
-    if (!this.started) return;
+    if (!this.started || this.transport !== "websocket") return;
     if (!force && this.playedMs === this.sentPlayedMs) return;
     this.sentPlayedMs = this.playedMs;
     this._send({ type: "playback", played_ms: this.playedMs });
@@ -253,9 +419,13 @@ export class Call {
         this.ui.onTranscript(msg.role, msg.text, !!msg.final);
         break;
       case "interruption":
-        if (this.player) this.player.port.postMessage({ type: "flush" });
+        // On WebRTC the server holds the playout buffer and has flushed it already.
+        if (this.player && this.transport === "websocket") {
+          this.player.port.postMessage({ type: "flush" });
+        }
         break;
       case "error":
+        if (msg.stage === "webrtc") break; // a late negotiation error: WebSocket audio is on
         if (window.console) console.warn("voice widget: server error", msg.stage, msg.message);
         this._finish("error", TEXT.server);
         break;
@@ -283,13 +453,14 @@ export class Call {
 
   setMuted(muted) {
     this.muted = !!muted;
+    if (this.rtc && this.transport === "webrtc") this.rtc.setMuted(this.muted);
     this._send({ type: "mute", muted: this.muted });
   }
 
   /** The visitor hangs up; `now` skips waiting for the server's call.ended. */
   hangup(now) {
     if (this.done) return;
-    if (now || !this.ws || this.ws.readyState !== WebSocket.OPEN) {
+    if (now || !this.transport || !this.ws || this.ws.readyState !== WebSocket.OPEN) {
       this._send({ type: "end" });
       this._finish("ended", "");
       return;
@@ -319,6 +490,15 @@ export class Call {
       clearInterval(t);
     }
     this.timers = [];
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w.resolve(null);
+    }
+    if (this.rtc) {
+      this.rtc.close();
+      this.rtc = null;
+    }
     this._stopMic();
     for (const node of [this.source, this.capture, this.sink, this.player]) {
       try {
@@ -330,7 +510,7 @@ export class Call {
     if (this.capture) this.capture.port.onmessage = null;
     if (this.player) this.player.port.onmessage = null;
     if (this.ctx && this.ctx.state !== "closed") {
-      this.ctx.close().then(() => this.ui.onCallStats({ audio: "closed" }), () => {});
+      this.ctx.close().then(() => this.ui.onCallStats({ audioContext: "closed" }), () => {});
     }
     const ws = this.ws;
     if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {

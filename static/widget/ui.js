@@ -29,6 +29,10 @@ export const MESSAGES = {
   load: "The voice assistant could not be loaded. Check your connection and reload the page.",
   terms: "Please read and accept the terms to start a call.",
 };
+const FRESH_STATS = {
+  playedMs: 0, outputRms: 0, peakRms: 0, callId: null, micLive: false, audio: null,
+  micStartedAt: 0, replyStarts: [],
+};
 const CSS = `
 :host{all:initial;display:block;max-width:360px}
 :host([hidden]),[hidden]{display:none!important}
@@ -65,13 +69,15 @@ export class VoiceWidget extends HTMLElement {
     this._state = "idle";
     this._call = null;
     this._opts = { host: "", widgetId: "", config: {} };
-    this._stats = { playedMs: 0, outputRms: 0, peakRms: 0, callId: null, micLive: false };
+    this._stats = { ...FRESH_STATS };
     this._painted = false;
   }
 
   /** Read-only view for tests and diagnostics. */
   get debug() {
-    return Object.freeze({ state: this._state, ...this._stats });
+    const stats = { state: this._state, ...this._stats };
+    stats.replyStarts = Object.freeze([...(stats.replyStarts || [])]);
+    return Object.freeze(stats);
   }
 
   get state() {
@@ -224,7 +230,7 @@ export class VoiceWidget extends HTMLElement {
     this._transcript.textContent = "";
     this._transcript.hidden = true;
     this._partials = {};
-    this._stats = { playedMs: 0, outputRms: 0, peakRms: 0, callId: null, micLive: false };
+    this._stats = { ...FRESH_STATS };
     this._setMessage("");
     this._mute.textContent = "Mute";
     this._mute.setAttribute("aria-pressed", "false");

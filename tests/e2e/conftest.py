@@ -34,7 +34,12 @@ def pytest_collection_modifyitems(config, items):
 def daphne_server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package `chromium`)")
-    server: LiveServer = start_server(tmp_path_factory.mktemp("e2e-var"))
+    # WebSocket audio for the shared server: its own tests (test_widget_webrtc.py) run
+    # WebRTC where only loopback can be used, and ICE here would use the other interface.
+    server: LiveServer = start_server(
+        tmp_path_factory.mktemp("e2e-var"),
+        extra_env={"WEBRTC_ENABLED": "0", "WEBRTC_HOST_ADDRESSES": "127.0.0.1"},
+    )
     try:
         yield server
     finally:
