@@ -192,6 +192,9 @@ class Session:
             return
         self._emit(CallStarted())
         self._spawn(self._playout(), "playout")
+        prepare = getattr(self._providers.brain, "prepare", None)
+        if prepare is not None and self.config.knowledge:
+            self._spawn(self._prepare_brain(prepare), "prepare-brain")
         if self.config.max_call_seconds:
             self._timers["max"] = loop.call_later(
                 self.config.max_call_seconds, self._end, "max_duration"
@@ -201,6 +204,12 @@ class Session:
             self._say(first)
         else:
             self._arm_silence_timer()
+
+    async def _prepare_brain(self, prepare: Callable[..., Any]) -> None:
+        try:
+            await prepare(list(self.config.knowledge))
+        except Exception as exc:  # only an optimisation: the first reply will try again
+            log.warning("preparing the reply engine failed: %s", _error_text(exc))
 
     def push_audio(self, pcm: bytes) -> None:
         """Feed 16 kHz PCM16 LE mono user audio (any whole number of samples). Never blocks."""

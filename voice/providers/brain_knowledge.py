@@ -80,6 +80,12 @@ class KnowledgeBrain:
             return ReplyPart(substitute(request.knowledge[best][1], variables))
         return ReplyPart(substitute(request.fallback_message, variables))
 
+    async def prepare(self, knowledge: list[tuple[str, str]]) -> None:
+        """Embed a call's questions ahead of its first turn (optional hook of the session)."""
+        questions = tuple(q for q, _ in knowledge)
+        if questions:
+            await self._worker.run(self._question_vectors, questions)
+
     async def reply(self, request: BrainRequest) -> AsyncIterator[ReplyPart]:
         yield await self._worker.run(self.answer, request)
 
