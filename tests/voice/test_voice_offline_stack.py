@@ -157,3 +157,25 @@ async def test_speech_over_the_assistant_interrupts_it(offline):
     assert len(interruption.heard_text) < len(answer)
     assert session.history[-1] == {"role": "assistant", "content": interruption.heard_text}
     await session.close()
+
+
+async def test_light_stack_webrtc_vad_and_espeak_voice(offline):
+    from voice.providers.tts_espeak import EspeakTts
+    from voice.providers.vad_webrtc import WebrtcVad
+
+    tts = EspeakTts()
+    light = registry.Providers(WebrtcVad(), offline.stt, offline.brain, tts)
+    session = Session(config(), providers=light)
+    rec = Recorder(session)
+    await session.start()
+    await rec.wait_type(AssistantSpeechStopped, within=20)
+    question = synthesize("Tell me about your company.", "en-us")
+    await speak(session, quiet(300) + question + quiet(900))
+    await rec.wait_type(TurnTimings, within=30)
+    reply = [t for t in rec.of(Transcript) if t.role == "assistant" and t.final][-1]
+    assert reply.text == KNOWLEDGE[3][1]
+    turn = rec.of(AssistantSpeechStarted)[-1].turn
+    spoken = b"".join(e.pcm for e in rec.of(AudioOut) if e.turn == turn)
+    assert {"family", "bicycles"} <= words(await offline.stt.transcribe(spoken, "en"))
+    await session.close()
+    await tts.aclose()
