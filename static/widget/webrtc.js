@@ -70,6 +70,8 @@ export class RtcAudio {
     }
     this.timings.answerMs = Math.round(performance.now() - sentAt);
     if (this.closed) return { ok: false, reason: "closed" };
+    // No trickle: an answer without candidates can never connect, so do not wait for it.
+    if (!/^a=candidate:/m.test(answer.sdp)) return { ok: false, reason: "no-candidates" };
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     const settled = () =>
       this.closed || ["connected", "failed", "closed"].includes(pc.connectionState);

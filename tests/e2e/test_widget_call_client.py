@@ -174,7 +174,9 @@ def test_microphone_frames_playback_interruption_mute_and_end(call_page):
     gw.on_text = finish
     page.click("voice-widget .end")
     wait_state(page, "ended")
-    page.wait_for_function("() => document.querySelector('voice-widget').debug.audioContext === 'closed'")
+    page.wait_for_function(
+        "() => document.querySelector('voice-widget').debug.audioContext === 'closed'"
+    )
     stats = debug(page)
     assert stats["micLive"] is False and stats["socket"] == "closed"
     assert gw.of_type("end")
@@ -231,7 +233,9 @@ def test_server_failures_end_the_call_cleanly_with_a_message(call_page, action, 
     page.click("voice-widget .start")
     wait_state(page, "error")
     assert expected in message_text(page)
-    page.wait_for_function("() => document.querySelector('voice-widget').debug.audioContext === 'closed'")
+    page.wait_for_function(
+        "() => document.querySelector('voice-widget').debug.audioContext === 'closed'"
+    )
     stats = debug(page)
     assert stats["micLive"] is False and stats["socket"] == "closed"
     assert shadow(page, "return root.querySelector('.start').disabled;") is False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -41,10 +42,13 @@ def run(args, result: dict) -> None:
     from playwright.sync_api import sync_playwright
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="webrtc-check-"))
-    wav = synth_speech(QUESTION, work / "question.wav", pad_before=5, pad_after=8, speed=140)
+    wav = synth_speech(
+        QUESTION, work / "question.wav", pad_before=args.pad_before, pad_after=8, speed=140
+    )
     env = {"WEBRTC_ENABLED": "1", "WEBRTC_HOST_ADDRESSES": args.server_hosts}
     server = start_server(var_dir=work / "var", extra_env=env)
     result["server_pid"] = server.proc.pid
+    print(f"SERVER_PID {server.proc.pid}", flush=True)  # for the caller, should we be killed
     try:
         assistant = server.create_assistant(
             name="WebRTC check",
@@ -64,9 +68,11 @@ def run(args, result: dict) -> None:
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.on(
                     "console",
-                    lambda m: errors.append(f"console.{m.type}: {m.text}")
-                    if m.type in ("error", "warning") and "404" not in m.text
-                    else None,
+                    lambda m: (
+                        errors.append(f"console.{m.type}: {m.text}")
+                        if m.type in ("error", "warning") and "404" not in m.text
+                        else None
+                    ),
                 )
 
                 def on_ws(ws):
@@ -216,7 +222,15 @@ def main() -> int:
     parser.add_argument("--allow-loopback", action="store_true")
     parser.add_argument("--ice-timeout-ms", type=int, default=0)
     parser.add_argument("--workdir", default="")
+    parser.add_argument(
+        "--pad-before", type=float, default=5.0, help="silence before the question (s)"
+    )
     args = parser.parse_args()
+
+    def terminated(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")  # unwinds the finally blocks: stops all
+
+    signal.signal(signal.SIGTERM, terminated)
     result: dict = {"expect": args.expect}
     try:
         run(args, result)
