@@ -26,6 +26,18 @@ class EventChannel:
         if isinstance(event, CallEnded):
             self.closed = True
 
+    def put_urgent(self, event: Event) -> None:
+        """Queue ``event`` ahead of any assistant audio still waiting (urgent signals such as
+        "user started speaking" must not sit behind seconds of audio)."""
+        if self.closed:
+            return
+        for index, queued in enumerate(self._items):
+            if isinstance(queued, AudioOut):
+                self._items.insert(index, event)
+                self._ready.set()
+                return
+        self.put(event)
+
     def drop_audio(self, turn: int) -> int:
         """Remove queued :class:`AudioOut` of ``turn``; return how many frames were dropped."""
         kept = [e for e in self._items if not (isinstance(e, AudioOut) and e.turn == turn)]

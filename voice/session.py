@@ -370,7 +370,7 @@ class Session:
     def _on_speech_start(self, event: TurnEvent) -> None:
         self._cancel_timer("silence")
         self._silence_prompts = 0
-        self._emit(UserSpeechStarted(start_ms=_ms(event.start)))
+        self._channel.put_urgent(UserSpeechStarted(start_ms=_ms(event.start)))
         speaking = self._speaking
         self._utterance_overlapped = speaking is not None and not speaking.finished
         self._utterance_sustained = False
@@ -707,7 +707,7 @@ class Session:
         stop_ms = int(round((self._clock() - self._wall_at(onset)) * 1000))
         self._speaking = None
         reply.finished = True
-        self._emit(
+        self._channel.put_urgent(
             Interruption(turn=reply.turn, heard_text=heard, played_ms=played, stop_ms=stop_ms)
         )
         self._emit(AssistantSpeechStopped(turn=reply.turn, interrupted=True))

@@ -355,3 +355,22 @@ async def test_user_audio_is_kept_only_as_long_as_a_turn_needs_it(make_session):
     await feed(session, tone(3_000) + quiet(400))
     await rec.wait_type(TurnTimings)
     assert 3_180 <= stt.calls[-1] <= 3_260  # the whole utterance plus the 200 ms pad
+
+
+async def test_user_speech_start_overtakes_queued_audio():
+    greeting = " ".join(["word"] * 50) + "."
+    config = fast_config(pace_audio=False, first_message=greeting, interruptions_enabled=False)
+    tts = FakeTts()
+    session = Session(config, providers=fake_providers(tts=tts))
+    await session.start()
+    for _ in range(200):  # nobody reads: the greeting's audio piles up in the queue
+        await asyncio.sleep(0.005)
+        if session._channel.pending() > 100:  # noqa: SLF001
+            break
+    await feed(session, tone(120))
+    await session.close()
+    events = [e async for e in session.events()]
+    first_speech = next(i for i, e in enumerate(events) if isinstance(e, UserSpeechStarted))
+    audio = [i for i, e in enumerate(events) if isinstance(e, AudioOut)]
+    assert audio[0] > first_speech  # it went out before the audio that was waiting
+    await tts.aclose()
