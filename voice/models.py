@@ -72,7 +72,7 @@ def prepare_whisper(cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR) -> Pa
         except (OSError, ValueError):
             pass
     target.mkdir(parents=True, exist_ok=True)
-    partial = target / "model.bin.tmp"
+    partial = target / f"model.bin.{os.getpid()}.tmp"  # several workers may race: each its own
     with partial.open("wb") as out:
         for part in parts:
             with part.open("rb") as src:
@@ -80,7 +80,9 @@ def prepare_whisper(cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR) -> Pa
                     out.write(chunk)
     os.replace(partial, target / "model.bin")
     for name in WHISPER_FILES:
-        (target / name).write_bytes((data_dir / name).read_bytes())
+        copy = target / f"{name}.{os.getpid()}.tmp"
+        copy.write_bytes((data_dir / name).read_bytes())
+        os.replace(copy, target / name)
     stamp.write_text(json.dumps(expected))
     return target
 
