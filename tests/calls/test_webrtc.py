@@ -168,10 +168,14 @@ async def open_call():
     return call, communicator
 
 
-def live_peers() -> list[CallPeer]:
+def live_peers() -> list:
+    """Server peers not closed, and their inbound reader tasks still running."""
     gc.collect()
     # type() rather than isinstance(): gc also holds dead weak proxies that raise on access.
-    return [o for o in gc.get_objects() if type(o) is CallPeer and not o.closed]
+    peers = [o for o in gc.get_objects() if type(o) is CallPeer]
+    open_peers = [p for p in peers if not p.closed or p.pc.connectionState != "closed"]
+    readers = [t for t in asyncio.all_tasks() if t.get_name() == "webrtc-inbound" and not t.done()]
+    return open_peers + readers
 
 
 async def test_webrtc_call_hears_the_question_speaks_the_answer_and_stores_the_transcript(tmp_path):
