@@ -61,14 +61,14 @@ def call_page(tone_browser, daphne_server, make_widget):
     """call_page(on_text=None, **widget_fields) -> (page, gateway, probe_errors)."""
     contexts = []
 
-    def open_(on_text=None, **fields):
+    def open_(on_text=None, on_open=None, **fields):
         widget = make_widget(**fields)
         context = tone_browser.new_context()
         contexts.append(context)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        gw = MockGateway(page, on_text=on_text)
+        gw = MockGateway(page, on_text=on_text, on_open=on_open)
         page.goto(daphne_server.demo_url(widget["id"]))
         page.wait_for_selector("voice-widget .start")
         return page, gw, errors
@@ -286,4 +286,59 @@ def test_create_call_refused_shows_why(call_page, daphne_server):
     assert "not allowed to start calls" in message_text(page)
     assert gw.ws is None
     assert debug(page)["micLive"] is False
+    assert not errors
+
+
+def offer_webrtc(reply):
+    """A gateway script: offers WebRTC, answers the offer with `reply` (or not at all)."""
+
+    def script(gw, msg):
+        if msg["type"] == "webrtc.offer" and reply is not None:
+            gw.send(reply)
+        elif msg["type"] == "hello":
+            gw.start_call()
+
+    return script
+
+
+@pytest.mark.parametrize(
+    ("reply", "min_s", "max_s", "reason"),
+    [
+        (None, 1.4, 2.5, "no-answer"),  # data-ice-timeout-ms=1500 below
+        (
+            {"type": "error", "stage": "webrtc", "message": "WebRTC offer refused."},
+            0,
+            0.6,
+            "refused",
+        ),
+    ],
+)
+def test_webrtc_offered_then_falls_back_to_websocket_audio(call_page, reply, min_s, max_s, reason):
+    def config(gw):
+        gw.send({"type": "webrtc.config", "ice_servers": []})
+
+    page, gw, errors = call_page(on_text=offer_webrtc(reply), on_open=config)
+    page.evaluate(
+        "() => document.querySelector('voice-widget').setAttribute('data-ice-timeout-ms', '1500')"
+    )
+    page.click("voice-widget .start")
+    wait_state(page, "listening")
+    kinds = [m["type"] for m in gw.texts if m["type"] != "playback"]
+    assert kinds[:2] == ["webrtc.offer", "hello"], gw.texts
+    offer = gw.texts[0]["sdp"]
+    assert "m=audio" in offer and "a=sendrecv" in offer and "opus" in offer.lower()
+    assert gw.of_type("hello")[0] == {"type": "hello", "audio": "websocket"}
+    stats = debug(page)
+    assert stats["audio"] == "websocket" and stats["rtcResult"] == reason, stats
+    assert min_s * 1000 <= stats["audioChosenMs"] <= max_s * 1000 + 400, stats
+    # WebSocket audio runs as usual: microphone frames flow, assistant audio plays.
+    page.wait_for_timeout(600)
+    assert len(gw.frames) > 15 and {len(f) for f in gw.frames} == {640}
+    for frame in sine_frames(0.5):
+        gw.send(frame)
+    page.wait_for_function(
+        "() => document.querySelector('voice-widget').debug.replyStarts.length === 1", timeout=5000
+    )
+    stats = debug(page)
+    assert stats["micStartedAt"] > 0 and stats["replyStarts"][0] > stats["micStartedAt"], stats
     assert not errors

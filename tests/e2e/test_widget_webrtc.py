@@ -141,6 +141,18 @@ def run_check(workdir: Path, *args: str, in_netns: bool) -> dict:
     return result
 
 
+@pytest.fixture
+def keep(artifacts_dir, request):
+    """keep(result): the run's result goes to test-artifacts/<test name>.json for later study."""
+
+    def save(result: dict) -> dict:
+        path = Path(artifacts_dir) / f"{request.node.name}.json"
+        path.write_text(json.dumps(result, indent=1))
+        return result
+
+    return save
+
+
 def explain(result: dict) -> str:
     shown = {k: v for k, v in result.items() if k not in ("_output", "server_log_tail")}
     return (
@@ -150,8 +162,8 @@ def explain(result: dict) -> str:
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)
-def test_voice_call_over_webrtc_in_a_loopback_only_namespace(netns, tmp_path):
-    r = run_check(tmp_path, "--expect", "webrtc", "--allow-loopback", in_netns=True)
+def test_voice_call_over_webrtc_in_a_loopback_only_namespace(netns, tmp_path, keep):
+    r = keep(run_check(tmp_path, "--expect", "webrtc", "--allow-loopback", in_netns=True))
     assert r.get("ok"), explain(r)
     assert not r["_stray_pids"], explain(r)
     debug = r["debug"]
@@ -170,7 +182,7 @@ def test_voice_call_over_webrtc_in_a_loopback_only_namespace(netns, tmp_path):
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)
-def test_no_usable_ice_candidate_falls_back_to_websocket_audio(tmp_path):
+def test_no_usable_ice_candidate_falls_back_to_websocket_audio(tmp_path, keep):
     with socket.socket() as s:
         try:
             s.bind((UNBINDABLE, 0))
@@ -178,15 +190,17 @@ def test_no_usable_ice_candidate_falls_back_to_websocket_audio(tmp_path):
             pass
         else:
             pytest.skip(f"{UNBINDABLE} is an address of this machine: cannot make ICE fail")
-    r = run_check(
-        tmp_path,
-        "--expect",
-        "websocket",
-        "--server-hosts",
-        UNBINDABLE,
-        "--pad-before",
-        "9",
-        in_netns=False,
+    r = keep(
+        run_check(
+            tmp_path,
+            "--expect",
+            "websocket",
+            "--server-hosts",
+            UNBINDABLE,
+            "--pad-before",
+            "9",
+            in_netns=False,
+        )
     )
     assert r.get("ok"), explain(r)
     assert not r["_stray_pids"], explain(r)
@@ -200,18 +214,20 @@ def test_no_usable_ice_candidate_falls_back_to_websocket_audio(tmp_path):
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)
-def test_ice_that_never_connects_falls_back_after_the_timeout(netns, tmp_path):
+def test_ice_that_never_connects_falls_back_after_the_timeout(netns, tmp_path, keep):
     # In the namespace Chromium without --allow-loopback-in-peer-connection has no candidate
     # at all: the server's loopback candidate cannot be paired, ICE stays unconnected.
-    r = run_check(
-        tmp_path,
-        "--expect",
-        "websocket",
-        "--ice-timeout-ms",
-        "2500",
-        "--pad-before",
-        "9",
-        in_netns=True,
+    r = keep(
+        run_check(
+            tmp_path,
+            "--expect",
+            "websocket",
+            "--ice-timeout-ms",
+            "2500",
+            "--pad-before",
+            "9",
+            in_netns=True,
+        )
     )
     assert r.get("ok"), explain(r)
     assert not r["_stray_pids"], explain(r)

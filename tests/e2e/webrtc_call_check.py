@@ -134,6 +134,12 @@ def run(args, result: dict) -> None:
                     result["answer_heard"] = False
                 debug = page.evaluate(f"() => ({{...{WIDGET}.debug}})")
                 result["debug"] = debug
+                # Mute: on WebRTC the microphone track is disabled (the peer sends silence).
+                track_enabled = f"() => {WIDGET}._call.stream.getAudioTracks()[0].enabled"
+                page.click("voice-widget .mute")
+                result["track_enabled_muted"] = page.evaluate(track_enabled)
+                page.click("voice-widget .mute")
+                result["track_enabled_unmuted"] = page.evaluate(track_enabled)
                 result["turns"] = transcript_turns(page)
                 result["remote_audio_elements"] = page.evaluate(
                     f"() => {WIDGET}.shadowRoot.querySelectorAll('audio').length"
@@ -209,6 +215,8 @@ def checks(args, r: dict) -> list[str]:
     check("mic released", r.get("mic_live_after_end") is False)
     check("no audio element left", r.get("audio_elements_after_end") == 0)
     check("server stopped", r.get("server_alive_after_stop") is False)
+    check("unmuted track enabled", r.get("track_enabled_unmuted") is True)
+    check("mute", r.get("track_enabled_muted") is (args.expect == "websocket"))
     if args.expect == "webrtc":
         check("remote <audio> attached", r.get("remote_audio_elements") == 1)
         check("offer sent", "webrtc.offer" in (r.get("sent_types") or []))
@@ -223,7 +231,7 @@ def main() -> int:
     parser.add_argument("--ice-timeout-ms", type=int, default=0)
     parser.add_argument("--workdir", default="")
     parser.add_argument(
-        "--pad-before", type=float, default=5.0, help="silence before the question (s)"
+        "--pad-before", type=float, default=7.0, help="silence before the question (s)"
     )
     args = parser.parse_args()
 

@@ -99,7 +99,7 @@ class MockGateway:
 
     PATTERN = "**/new-web-call/connection*"
 
-    def __init__(self, page, *, on_hello=None, on_text=None):
+    def __init__(self, page, *, on_hello=None, on_text=None, on_open=None):
         self.ws = None
         self.texts: list[dict] = []
         self.frames: list[bytes] = []
@@ -107,12 +107,15 @@ class MockGateway:
         self.lock = threading.Lock()
         self.on_hello = on_hello
         self.on_text = on_text
+        self.on_open = on_open
         page.route_web_socket(self.PATTERN, self._handler)
 
     def _handler(self, ws):
         self.ws = ws
         self.url = ws.url
         ws.on_message(self._message)
+        if self.on_open:
+            self.on_open(self)
 
     def _message(self, message):
         if isinstance(message, bytes | bytearray):
