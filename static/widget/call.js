@@ -433,6 +433,7 @@ export class Call {
       case "call.ended":
         this.endedReason = msg.reason || "hangup";
         if (msg.reason === "error") this._finish("error", TEXT.server);
+        else if (msg.reason === "connection_lost") this._finish("error", TEXT.lost);
         else this._finish("ended", END_TEXT[msg.reason] || "");
         break;
       default:
