@@ -75,8 +75,15 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             await self.refuse(refused.code, refused.reason)
             return
         self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
-        if webrtc_available():
-            await self.send_json({"type": "webrtc.config", "ice_servers": ice_servers()})
+        # Always sent right after the checks, so the client need not guess how long to wait.
+        enabled = webrtc_available()
+        await self.send_json(
+            {
+                "type": "webrtc.config",
+                "enabled": enabled,
+                "ice_servers": ice_servers() if enabled else [],
+            }
+        )
         self.hello_timer = asyncio.get_running_loop().call_later(
             HELLO_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.hello_timeout())
         )

@@ -21,7 +21,7 @@ const SILENCE = new ArrayBuffer(FRAME_BYTES);
 const PLAYBACK_REPORT_MS = 250;
 const CONNECT_TIMEOUT_MS = 15000;
 const END_WAIT_MS = 4000;
-const CONFIG_WAIT_MS = 1000; // webrtc.config comes right after the server's checks (~0.2 s)
+const CONFIG_WAIT_MS = 3000; // webrtc.config always comes right after the server's checks
 const ICE_TIMEOUT_MS = 4000; // offer sent -> connected, or WebSocket audio
 
 export const TEXT = {
@@ -292,7 +292,7 @@ export class Call {
     const config = this._rtcWanted() ? await this._next(["webrtc.config"], CONFIG_WAIT_MS) : null;
     if (this.done) return;
     if (config) this.ui.onCallStats({ rtcConfigMs: Math.round(performance.now() - openedAt) });
-    if (config) {
+    if (config && config.enabled !== false) {
       const timeout = Number(this._option("data-ice-timeout-ms")) || ICE_TIMEOUT_MS;
       try {
         const mod = await this.rtcModule;

@@ -25,7 +25,6 @@ from channels.testing import WebsocketCommunicator
 from accounts.models import Organization
 from assistants.services import assistant_create
 from calls import services
-from calls.consumers import WebCallConsumer
 from calls.models import Call, CallStatus
 from calls.webrtc import CallPeer
 from widgetsite.routing import websocket_urlpatterns
@@ -131,7 +130,7 @@ async def messages_until(communicator, predicate, timeout=30.0):  # noqa: ASYNC1
 async def connect_peer(communicator):
     """Negotiate over the call socket the way the widget does (complete offer, no trickle)."""
     config = json.loads(await communicator.receive_from())
-    assert config["type"] == "webrtc.config" and config["ice_servers"] == []
+    assert config == {"type": "webrtc.config", "enabled": True, "ice_servers": []}
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     microphone = PcmTrack()
     pc.addTrack(microphone)
@@ -273,9 +272,24 @@ async def test_falling_back_to_websocket_audio_releases_the_peer_and_records_the
     assert refreshed.transport == "websocket" and refreshed.status == CallStatus.COMPLETED
 
 
-def test_webrtc_is_offered_only_when_enabled(settings):
+async def test_webrtc_is_not_offered_when_disabled(settings):
     settings.WEBRTC_ENABLED = False
-    from calls.webrtc import webrtc_available
+    call, communicator = await open_call()
+    config = json.loads(await communicator.receive_from())
+    assert config == {"type": "webrtc.config", "enabled": False, "ice_servers": []}
+    await communicator.send_json_to({"type": "webrtc.offer", "sdp": "v=0"})
+    refusal = json.loads(await communicator.receive_from())
+    assert refusal == {"type": "error", "stage": "webrtc", "message": "WebRTC offer refused."}
+    await communicator.disconnect()
+    assert live_peers() == []
 
-    assert webrtc_available() is False
-    assert WebCallConsumer  # imported without aiortc being needed at import time
+
+def test_turn_servers_carry_their_credentials(settings):
+    settings.WEBRTC_ICE_SERVERS = ["stun:stun.example:3478", "turn:turn.example:3478"]
+    settings.WEBRTC_TURN_USERNAME, settings.WEBRTC_TURN_CREDENTIAL = "user", "pass"
+    from calls.webrtc import ice_servers
+
+    assert ice_servers() == [
+        {"urls": ["stun:stun.example:3478"]},
+        {"urls": ["turn:turn.example:3478"], "username": "user", "credential": "pass"},
+    ]

@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def daphne_server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package `chromium`)")
@@ -50,7 +50,7 @@ def daphne_server(tmp_path_factory):
             pytest.fail(f"daphne died during the e2e tests; its log:\n{log}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_session():
     from playwright.sync_api import sync_playwright
 
@@ -61,7 +61,7 @@ def playwright_session():
         pw.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(playwright_session):
     """Chromium with a fake microphone device (a beep); permission comes per context."""
     browser = launch_chromium(playwright_session, extra_args=["--use-fake-device-for-media-stream"])
@@ -71,7 +71,7 @@ def chromium(playwright_session):
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_assistant(daphne_server):
     return daphne_server.create_assistant(
         speech={"tts": {"provider": "espeak", "options": {}}},
@@ -134,7 +134,7 @@ def wait_painted(page, timeout: float = 15000):
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

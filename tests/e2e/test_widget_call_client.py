@@ -29,7 +29,7 @@ pytestmark = pytest.mark.browser
 TONE_HZ = 440
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tone_wav(tmp_path_factory):
     """A 440 Hz tone with a slow on/off envelope (so noise suppression keeps it), 48 kHz."""
     path = tmp_path_factory.mktemp("mic") / "tone.wav"
@@ -47,7 +47,7 @@ def tone_wav(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tone_browser(playwright_session, tone_wav):
     browser = launch_chromium(playwright_session, fake_mic_wav=tone_wav)
     try:

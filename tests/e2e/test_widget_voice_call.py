@@ -15,7 +15,7 @@ from widgetpage import WIDGET, debug, shadow, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-QUESTION = "What are your opening hours?"
+QUESTION = "Where is the shop?"
 GREETING = "Hi! How can I help?"
 
 
@@ -79,7 +79,7 @@ def test_voice_call_end_to_end(daphne_server, mic_browser, artifacts_dir):
         allowed_origins=[daphne_server.page_base],
         terms_and_condition=True,
         terms_and_condition_content="Calls are recorded.",
-        call_to_action="Ask about our opening hours",
+        call_to_action="Ask where our shop is",
     )
     context = mic_browser.new_context()
     page = context.new_page()
@@ -104,7 +104,7 @@ def test_voice_call_end_to_end(daphne_server, mic_browser, artifacts_dir):
             page,
             "the spoken question in the transcript",
             f"() => [...{WIDGET}.shadowRoot.querySelectorAll('.transcript li.user')]"
-            ".some(l => /opening|hours/i.test(l.textContent))",
+            ".some(l => /shop/i.test(l.textContent))",
         )
         greeting_ms = debug(page)["playedMs"]
         # The answer is spoken and shown.
@@ -112,7 +112,7 @@ def test_voice_call_end_to_end(daphne_server, mic_browser, artifacts_dir):
             page,
             "the answer in the transcript",
             f"() => [...{WIDGET}.shadowRoot.querySelectorAll('.transcript li.assistant')]"
-            ".some(l => /nine/i.test(l.textContent))",
+            ".some(l => /harbou?r/i.test(l.textContent))",
         )
         wait_for(
             page,
@@ -124,7 +124,7 @@ def test_voice_call_end_to_end(daphne_server, mic_browser, artifacts_dir):
         artifacts_dir.mkdir(exist_ok=True)
         page.screenshot(path=str(Path(artifacts_dir) / "widget-mid-call.png"))
         turns = transcript_turns(page)
-        assert any(role == "user" and "hour" in text.lower() for role, text in turns), turns
+        assert any(role == "user" and "shop" in text.lower() for role, text in turns), turns
 
         page.wait_for_timeout(1500)
         page.click("voice-widget .end")
@@ -147,6 +147,6 @@ def test_voice_call_end_to_end(daphne_server, mic_browser, artifacts_dir):
     assert call["origin"] == daphne_server.page_base
     entries = daphne_server.api("GET", f"/calls/{call_id}/transcripts", expect=200)["data"]
     texts = [(e["role"], e["text"]) for e in entries["transcripts"]]
-    assert any(role == "user" and "hour" in text.lower() for role, text in texts), texts
-    assert any(role == "assistant" and "nine" in text.lower() for role, text in texts), texts
+    assert any(role == "user" and "shop" in text.lower() for role, text in texts), texts
+    assert any(role == "assistant" and "harbour" in text.lower() for role, text in texts), texts
     assert not errors

@@ -3,8 +3,8 @@
 Run as a script so that it can run inside a loopback-only network namespace
 (`unshare -n -- sh -c 'ip link set lo up && exec PYTHON webrtc_call_check.py ...'`): it starts
 its own daphne (WEBRTC_HOST_ADDRESSES from --server-hosts), creates an assistant and a widget,
-launches Chromium with a fake microphone asking "What are your opening hours?", clicks start,
-waits for the greeting to be heard and the answer ("nine") in the transcript, hangs up and reads
+launches Chromium with a fake microphone asking "Where is the shop?", clicks start,
+waits for the greeting to be heard and the answer ("Harbour") in the transcript, hangs up and reads
 the stored call back from the API. Everything it starts is stopped by pid before it exits.
 
 Prints one JSON line (`RESULT {...}`) and exits 0 when every check passed, 1 otherwise.
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from liveserver import launch_chromium, start_server, synth_speech  # noqa: E402
 
-QUESTION = "What are your opening hours?"
+QUESTION = "Where is the shop?"
 GREETING = "Hi! How can I help?"
 WIDGET = "document.querySelector('voice-widget')"
 
@@ -120,7 +120,7 @@ def run(args, result: dict) -> None:
                 wait(
                     "the answer in the transcript",
                     f"() => [...{WIDGET}.shadowRoot.querySelectorAll('.transcript li.assistant')]"
-                    ".some(l => /nine/i.test(l.textContent))",
+                    ".some(l => /harbou?r/i.test(l.textContent))",
                 )
                 greeting_ms = page.evaluate(f"() => {WIDGET}.debug.playedMs")
                 try:
@@ -206,8 +206,8 @@ def checks(args, r: dict) -> list[str]:
     check("stored transport", (r.get("call") or {}).get("transport") == args.expect)
     check("completed", (r.get("call") or {}).get("status_label") == "completed")
     stored = r.get("stored_turns") or []
-    check("user turn stored", any(a == "user" and "hour" in t.lower() for a, t in stored))
-    check("answer stored", any(a == "assistant" and "nine" in t.lower() for a, t in stored))
+    check("user turn stored", any(a == "user" and "shop" in t.lower() for a, t in stored))
+    check("answer stored", any(a == "assistant" and "harbour" in t.lower() for a, t in stored))
     check("greeting heard", debug.get("peakRms", 0) > 0.02)
     check("answer heard", r.get("answer_heard") is True)
     check("micStartedAt", debug.get("micStartedAt", 0) > 0)
