@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass, field
 
 import pytest
@@ -17,6 +19,21 @@ from accounts.models import ALL_SCOPES, APIKey, Organization
 # --------------------------------------------------------------------------------------
 # Session guard: every API key generated during the run must never reach a log record.
 # --------------------------------------------------------------------------------------
+
+# Tools the speech and browser tests need. `make test` installs them; without them those tests
+# would skip, and a skipped test must not pass for a green run. Set ALLOW_MISSING_TEST_TOOLS=1
+# to run a subset on a machine without them.
+REQUIRED_TOOLS = ("espeak-ng", "sox", "chromium")
+
+
+def pytest_sessionstart(session):
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing and os.environ.get("ALLOW_MISSING_TEST_TOOLS") != "1":
+        raise pytest.UsageError(
+            f"missing test tools: {', '.join(missing)}. `make test` installs them "
+            "(scripts/system-deps.sh); or set ALLOW_MISSING_TEST_TOOLS=1 to let their tests skip."
+        )
+
 
 GENERATED_KEYS: list[str] = []
 CAPTURED_LOGS: list[str] = []

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from liveserver import ROOT, have_speech_tools, launch_chromium, synth_speech
+from liveserver import have_speech_tools, launch_chromium, synth_speech
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from widgetpage import WIDGET, debug, shadow, wait_state
 
@@ -67,8 +67,6 @@ def mic_browser(playwright_session, question_wav):
 
 @pytest.mark.timeout(240)
 def test_voice_call_end_to_end(daphne_server, mic_browser, artifacts_dir):
-    if not (ROOT / "calls" / "consumers.py").exists():
-        pytest.skip("the call socket consumer (calls/consumers.py) is not there yet")
     assistant = daphne_server.create_assistant(
         name="E2E voice",
         starting_message=GREETING,
