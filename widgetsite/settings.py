@@ -65,7 +65,7 @@ def _secret_key() -> str:
             ) from exc
     if key:
         return key
-    if DEBUG or os.environ.get("PYTEST_VERSION") or os.environ.get("WIDGETSITE_TESTING"):
+    if DEBUG or os.environ.get("PYTEST_VERSION"):  # pytest sets it: tests need no key file
         return "insecure-development-key-do-not-use-in-production-0123456789"
     raise ImproperlyConfigured(
         "Set DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) to a long random string, "
