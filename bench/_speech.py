@@ -13,6 +13,8 @@ import numpy as np
 VOICES = {
     "en-us": ["-v", "en-us", "-s", "160"],
     "en-f3": ["-v", "en+f3", "-s", "190", "-p", "60"],
+    # Slower: survives a browser's noise suppression on the fake microphone better.
+    "en-us-slow": ["-v", "en-us", "-s", "140"],
 }
 
 

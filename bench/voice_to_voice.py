@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import wave
@@ -25,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
 
 from liveserver import launch_chromium, start_server  # noqa: E402
+
+from bench._speech import synthesize  # noqa: E402
 
 KNOWLEDGE = [
     ("What are your opening hours?", "We are open from nine to six."),
@@ -41,28 +43,18 @@ LEAD_SECONDS = 5.0  # the greeting plays meanwhile
 GAP_SECONDS = 6.5  # after each question: endpoint, reply and its audio
 
 
-def speech(text: str, workdir: Path) -> np.ndarray:
-    raw = workdir / "raw.wav"
-    out = workdir / "q16k.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out)], check=True)
-    with wave.open(str(out)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-
-
 def build_wav(turns: int, path: Path) -> list[float]:
     """Writes the microphone WAV; returns where each question's speech ends (seconds)."""
     parts = [np.zeros(int(LEAD_SECONDS * RATE), dtype=np.int16)]
     ends = []
     position = len(parts[0])
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(turns):
-            question = speech(KNOWLEDGE[i % len(KNOWLEDGE)][0], Path(tmp))
-            loud = np.nonzero(np.abs(question.astype(np.int32)) > 500)[0]
-            ends.append((position + int(loud[-1])) / RATE)
-            gap = np.zeros(int(GAP_SECONDS * RATE), dtype=np.int16)
-            parts += [question, gap]
-            position += len(question) + len(gap)
+    for i in range(turns):
+        question = np.frombuffer(synthesize(KNOWLEDGE[i % len(KNOWLEDGE)][0], "en-us-slow"), "<i2")
+        loud = np.nonzero(np.abs(question.astype(np.int32)) > 500)[0]
+        ends.append((position + int(loud[-1])) / RATE)
+        gap = np.zeros(int(GAP_SECONDS * RATE), dtype=np.int16)
+        parts += [question, gap]
+        position += len(question) + len(gap)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

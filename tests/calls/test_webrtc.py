@@ -8,13 +8,9 @@ import asyncio
 import fractions
 import gc
 import json
-import shutil
-import subprocess
-import wave
 
 import numpy as np
 import pytest
-import soxr
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
@@ -24,6 +20,7 @@ from channels.testing import WebsocketCommunicator
 
 from accounts.models import Organization
 from assistants.services import assistant_create
+from bench._speech import synthesize
 from calls import services
 from calls.models import Call, CallStatus
 from calls.webrtc import CallPeer
@@ -43,17 +40,6 @@ def loopback_webrtc(settings, tmp_path):
     settings.WEBRTC_HOST_ADDRESSES = ["127.0.0.1"]
     settings.MEDIA_ROOT = tmp_path
     settings.VOICE_PROVIDERS_FACTORY = None
-
-
-def espeak_pcm(text: str, tmp_path) -> bytes:
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is missing: `make test` installs it (scripts/system-deps.sh)")
-    path = tmp_path / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(path), text], check=True)
-    with wave.open(str(path)) as wav:
-        rate = wav.getframerate()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-    return soxr.resample(samples, rate, 16000).astype(np.int16).tobytes()
 
 
 class PcmTrack(MediaStreamTrack):
@@ -178,7 +164,7 @@ def live_peers() -> list:
 
 
 async def test_webrtc_call_hears_the_question_speaks_the_answer_and_stores_the_transcript(tmp_path):
-    question = espeak_pcm(QUESTION, tmp_path)
+    question = synthesize(QUESTION)
     call, communicator = await open_call()
     pc, microphone, energy, tasks = await connect_peer(communicator)
     await communicator.send_json_to({"type": "hello", "audio": "webrtc"})
