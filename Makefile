@@ -10,8 +10,9 @@ MODELS := requirements/models.txt
 
 .PHONY: run test install install-test system-deps-test lint format bench clean
 
+# Debian's python3 needs python3-venv for this; installed on the spot when missing.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || (rm -rf $(VENV) && bash scripts/system-deps.sh python3-venv && $(PYTHON) -m venv $(VENV))
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Installs are stamped so repeated runs are quick; editing pyproject or the model pins redoes them.
