@@ -198,7 +198,7 @@ class WebCallConsumer(AsyncWebsocketConsumer):
     async def peer_state(self, state: str) -> None:
         logger.info("call %s: WebRTC connection %s", self.call.id, state)
         if (
-            state in ("failed", "closed")
+            state in ("failed", "closed", "media_timeout")
             and self.runtime is not None
             and self.runtime.transport == "webrtc"
         ):

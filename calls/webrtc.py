@@ -23,6 +23,9 @@ FRAME_MS = 20
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 FRAME_BYTES = FRAME_SAMPLES * 2
+# A browser sends audio packets all the time (silence too, and while muted). None for this
+# long means it is gone, even if ICE consent checks (about 30 s) have not noticed yet.
+MEDIA_TIMEOUT_SECONDS = 15.0
 
 
 def webrtc_available() -> bool:
@@ -143,6 +146,9 @@ class CallPeer:
         self.outbound = _outbound_track_class()()
         self.pc.addTrack(self.outbound)
         self.reader: asyncio.Task | None = None
+        self.watchdog: asyncio.Task | None = None
+        self.timeout_report: asyncio.Task | None = None
+        self.last_audio_at = time.monotonic()
         self.closed = False
 
         @self.pc.on("track")
@@ -164,7 +170,20 @@ class CallPeer:
 
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.last_audio_at = time.monotonic()
+        self.watchdog = asyncio.create_task(self._watch_media(), name="webrtc-watchdog")
         return self.pc.localDescription.sdp
+
+    async def _watch_media(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(min(1.0, MEDIA_TIMEOUT_SECONDS / 3))
+            if time.monotonic() - self.last_audio_at > MEDIA_TIMEOUT_SECONDS:
+                # Reported from a task of its own: ending the call closes this peer, which
+                # cancels the watchdog, and must not wait on itself.
+                self.timeout_report = asyncio.create_task(
+                    self.on_state("media_timeout"), name="webrtc-media-timeout"
+                )
+                return
 
     async def _read(self, track) -> None:
         import av
@@ -176,6 +195,7 @@ class CallPeer:
                 frame = await track.recv()
             except (MediaStreamError, asyncio.CancelledError):
                 return
+            self.last_audio_at = time.monotonic()
             for out in resampler.resample(frame):
                 self.on_audio(bytes(out.planes[0])[: out.samples * 2])
 
@@ -184,10 +204,12 @@ class CallPeer:
         if self.closed:
             return
         self.closed = True
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.reader
+        current = asyncio.current_task()
+        for task in (self.reader, self.watchdog):
+            if task is not None and task is not current:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self.outbound.stop()
         with contextlib.suppress(Exception):
             await self.pc.close()

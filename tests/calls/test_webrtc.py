@@ -21,7 +21,7 @@ from channels.testing import WebsocketCommunicator
 from accounts.models import Organization
 from assistants.services import assistant_create
 from bench._speech import synthesize
-from calls import services
+from calls import services, webrtc
 from calls.models import Call, CallStatus
 from calls.webrtc import CallPeer
 from widgetsite.routing import websocket_urlpatterns
@@ -159,7 +159,11 @@ def live_peers() -> list:
     # type() rather than isinstance(): gc also holds dead weak proxies that raise on access.
     peers = [o for o in gc.get_objects() if type(o) is CallPeer]
     open_peers = [p for p in peers if not p.closed or p.pc.connectionState != "closed"]
-    readers = [t for t in asyncio.all_tasks() if t.get_name() == "webrtc-inbound" and not t.done()]
+    readers = [
+        t
+        for t in asyncio.all_tasks()
+        if t.get_name() in ("webrtc-inbound", "webrtc-watchdog") and not t.done()
+    ]
     return open_peers + readers
 
 
@@ -227,6 +231,27 @@ async def test_peer_closing_ends_the_call_with_connection_lost(tmp_path):
     seen = await messages_until(communicator, lambda m: m["type"] == "call.ended", timeout=40)
     assert seen[-1]["reason"] == "connection_lost"
     await communicator.wait()
+    for task in tasks:
+        task.cancel()
+    refreshed = await Call.objects.aget(pk=call.pk)
+    assert refreshed.status == CallStatus.COMPLETED and refreshed.end_reason == "connection_lost"
+    assert live_peers() == []
+
+
+async def test_browser_that_vanishes_without_closing_ends_the_call_on_media_timeout(monkeypatch):
+    # A browser that is just gone sends no more media (and no DTLS close); the server notices
+    # after MEDIA_TIMEOUT_SECONDS (15 s in production; shortened here).
+    monkeypatch.setattr(webrtc, "MEDIA_TIMEOUT_SECONDS", 2.0)
+    call, communicator = await open_call()
+    pc, microphone, _, tasks = await connect_peer(communicator)
+    await communicator.send_json_to({"type": "hello", "audio": "webrtc"})
+    await messages_until(communicator, lambda m: m["type"] == "call.started")
+    for transceiver in pc.getTransceivers():
+        await transceiver.sender.stop()  # no more RTP; ICE and DTLS stay up
+    seen = await messages_until(communicator, lambda m: m["type"] == "call.ended", timeout=20)
+    assert seen[-1]["reason"] == "connection_lost"
+    await communicator.wait()
+    await pc.close()
     for task in tasks:
         task.cancel()
     refreshed = await Call.objects.aget(pk=call.pk)
