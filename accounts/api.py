@@ -11,6 +11,8 @@ from accounts.models import Organization
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
+# Beyond what any page could reach, and inside every database's integer range.
+MAX_OFFSET = 2**31 - 1
 
 
 def ok(message: str, data=None, *, status: int = 200, **extra) -> Response:
@@ -23,7 +25,7 @@ def ok(message: str, data=None, *, status: int = 200, **extra) -> Response:
 
 class PageQuery(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 def paginate(queryset: QuerySet, params) -> tuple[list, dict]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.api import StrictSerializerMixin
+from accounts.api import MAX_OFFSET, StrictSerializerMixin
 from assistants.models import (
     BRAIN_PROVIDERS,
     DEFAULT_SPEECH,
@@ -130,4 +130,4 @@ class AssistantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 class AssistantListQuery(StrictSerializerMixin, serializers.Serializer):
     enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
     limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    offset = serializers.IntegerField(min_value=0, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False)

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api import StrictSerializerMixin
+from accounts.api import MAX_OFFSET, StrictSerializerMixin
 from accounts.fields import StrictCharField, StrictDictField
 from accounts.ids import is_object_id
 from calls.models import STATUS_CODES, Call, CallStatus, CallType
@@ -97,7 +97,7 @@ class CallListQuery(StrictSerializerMixin, serializers.Serializer):
     created_after = FlexibleDateTimeField(required=False)
     created_before = FlexibleDateTimeField(required=False, end_of_day=True)
     limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    offset = serializers.IntegerField(min_value=0, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False)
 
     def validate_status(self, value):
         value = STATUS_BY_CODE.get(value, value)
