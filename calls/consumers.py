@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from calls import services
 from calls.runtime import CallRuntime
@@ -51,6 +52,17 @@ def _header(scope, name: bytes) -> str:
     return ""
 
 
+def _own_origin(scope) -> str:
+    """This server's origin as the client reached it (http(s) for ws(s)); behind a trusted
+    proxy its X-Forwarded-Proto / -Host, as Django does for HTTP."""
+    secure = scope.get("scheme") == "wss"
+    host = _header(scope, b"host")
+    if settings.TRUST_PROXY_HEADERS:
+        secure = _header(scope, b"x-forwarded-proto").lower() == "https" or secure
+        host = _header(scope, b"x-forwarded-host") or host
+    return f"{'https' if secure else 'http'}://{host}".lower() if host else ""
+
+
 class WebCallConsumer(AsyncWebsocketConsumer):
     call = None
     runtime: CallRuntime | None = None
@@ -70,6 +82,7 @@ class WebCallConsumer(AsyncWebsocketConsumer):
                 assistant_id=(query.get("assistant_id") or [""])[0],
                 token=(query.get("token") or [""])[0],
                 origin=_header(self.scope, b"origin"),
+                own_origin=_own_origin(self.scope),
             )
         except services.GatewayRefused as refused:
             await self.refuse(refused.code, refused.reason)

@@ -17,6 +17,7 @@ from assistants.models import Assistant
 from calls.models import Call, CallStatus, CallTurn, CallType, TranscriptEntry
 from calls.tokens import hash_gateway_token, new_gateway_token
 from widgets.models import Widget
+from widgets.origins import origin_allowed
 
 
 class CallNotAllowed(Exception):
@@ -88,7 +89,9 @@ class GatewayRefused(Exception):
         self.reason = reason
 
 
-def _claim_checks(call: Call | None, *, assistant_id: str, token: str, origin: str) -> Call:
+def _claim_checks(
+    call: Call | None, *, assistant_id: str, token: str, origin: str, own: str
+) -> Call:
     if call is None or call.assistant_id != assistant_id:
         raise GatewayRefused(4404, "Unknown call.")
     if call.status != CallStatus.QUEUED or call.connected_at is not None:
@@ -99,23 +102,33 @@ def _claim_checks(call: Call | None, *, assistant_id: str, token: str, origin: s
         raise GatewayRefused(4401, "Expired token: create the call again.")
     if call.origin:
         # A call created from a web page is only joined from that page's origin, and only
-        # while the widget still allows it.
+        # while the widget still allows it (the same rule create-call applied).
         allowed = origin.lower() == call.origin and (
-            call.widget is None or call.widget.origin_allowed(origin)
+            call.widget is None or origin_allowed(widget=call.widget, origin=origin, own=own)
         )
         if not allowed:
             raise GatewayRefused(4403, f"Origin {origin or '(none)'} is not allowed for this call.")
-    elif origin and call.widget is not None and not call.widget.origin_allowed(origin):
+    elif (
+        origin
+        and call.widget is not None
+        and not origin_allowed(widget=call.widget, origin=origin, own=own)
+    ):
         raise GatewayRefused(4403, f"Origin {origin} is not allowed for this widget.")
     return call
 
 
-def call_claim(*, call_id: str, assistant_id: str, token: str, origin: str) -> Call:
-    """Check the gateway token and origin and mark the call connected, exactly once."""
+def call_claim(
+    *, call_id: str, assistant_id: str, token: str, origin: str, own_origin: str = ""
+) -> Call:
+    """Check the gateway token and origin and mark the call connected, exactly once.
+
+    `own_origin` is this server's origin as the client reached it (its own pages may call)."""
     if not (is_object_id(call_id) and is_object_id(assistant_id) and token):
         raise GatewayRefused(4400, "assistant_id, call_id and token are required.")
     call = Call.objects.select_related("assistant", "widget").filter(pk=call_id).first()
-    call = _claim_checks(call, assistant_id=assistant_id, token=token, origin=origin)
+    call = _claim_checks(
+        call, assistant_id=assistant_id, token=token, origin=origin, own=own_origin
+    )
     now = timezone.now()
     claimed = Call.objects.filter(
         pk=call.pk, status=CallStatus.QUEUED, connected_at__isnull=True, token_hash=call.token_hash

@@ -26,7 +26,7 @@ from calls.serializers import (
 )
 from calls.services import CallNotAllowed, call_create
 from widgets.models import Widget
-from widgets.origins import origin_allowed
+from widgets.origins import origin_allowed, own_origin
 
 
 def not_allowed_response(exc: CallNotAllowed) -> Response:
@@ -118,7 +118,7 @@ class WidgetCreateCallView(APIView):
                 )
             if widget is None:
                 raise exceptions.NotFound("Widget not found.")
-            if not origin_allowed(widget=widget, origin=origin, request=request):
+            if not origin_allowed(widget=widget, origin=origin, own=own_origin(request)):
                 raise exceptions.PermissionDenied(
                     f"Calls from {origin} are not allowed for this widget (see its allowed_origins)."
                 )

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.api import OrgAPIView, ok, paginate
 from widgets.models import Widget
-from widgets.origins import origin_allowed
+from widgets.origins import origin_allowed, own_origin
 from widgets.serializers import WidgetWriteSerializer, widget_public_config, widget_representation
 from widgets.services import widget_create, widget_delete, widget_update
 
@@ -96,7 +96,11 @@ class WidgetPublicConfigView(APIView):
     def get(self, request, widget_id: str):
         widget = get_object_or_404(Widget.objects.select_related("assistant"), pk=widget_id)
         origin = request.headers.get("Origin")
-        allowed = origin_allowed(widget=widget, origin=origin, request=request) if origin else True
+        allowed = (
+            origin_allowed(widget=widget, origin=origin, own=own_origin(request))
+            if origin
+            else True
+        )
         response = Response(widget_public_config(widget, origin_allowed=allowed))
         patch_cache_control(response, public=True, max_age=60)
         patch_vary_headers(response, ["Origin"])

@@ -135,6 +135,20 @@ async def test_origin_not_allowed_is_closed_with_4403():
     )
 
 
+async def test_call_from_the_servers_own_page_is_joined_from_that_origin():
+    # create-call allows this server's own pages (the admin preview); the socket must too.
+    call, token = await database_sync_to_async(make_call)(origin="http://app.local:8000")
+    path = (
+        f"/new-web-call/connection?assistant_id={call.assistant_id}&call_id={call.id}&token={token}"
+    )
+    headers = [(b"origin", b"http://app.local:8000"), (b"host", b"app.local:8000")]
+    communicator = WebsocketCommunicator(APP, path, headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    assert json.loads(await communicator.receive_from())["type"] == "webrtc.config"
+    await communicator.disconnect()
+
+
 async def test_second_connection_with_the_same_token_is_closed_with_4409():
     call, token = await database_sync_to_async(make_call)()
     first = await open_socket(call, token)
