@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.admin_scoping import OrganizationScopedAdmin
 from widgets.models import Widget, WidgetOrigin
-from widgets.serializers import COLOR_FIELDS, embed_snippet
+from widgets.serializers import APPEARANCE_FIELDS, COLOR_FIELDS, embed_snippet
 from widgets.validators import normalize_origin, validate_plain_text
 
 TEXT_FIELDS = ("start_call_button", "end_call_button", "call_to_action")
@@ -32,16 +32,7 @@ class WidgetOriginInline(admin.TabularInline):
 class WidgetForm(forms.ModelForm):
     class Meta:
         model = Widget
-        fields = [
-            "organization",
-            "assistant",
-            *COLOR_FIELDS,
-            "card_radius",
-            "button_radius",
-            *TEXT_FIELDS,
-            "terms_and_condition",
-            "terms_and_condition_content",
-        ]
+        fields = ["organization", "assistant", *APPEARANCE_FIELDS]
         widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
 
     def clean(self):

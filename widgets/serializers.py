@@ -95,18 +95,28 @@ class WidgetWriteSerializer(StrictSerializerMixin, serializers.Serializer):
         return attrs
 
 
+# What a widget shows: the same fields in the API and in the embed's public configuration.
+APPEARANCE_FIELDS = (
+    *COLOR_FIELDS,
+    "card_radius",
+    "button_radius",
+    "start_call_button",
+    "end_call_button",
+    "call_to_action",
+    "terms_and_condition",
+    "terms_and_condition_content",
+)
+
+
+def widget_appearance(widget: Widget) -> dict:
+    return {name: getattr(widget, name) for name in APPEARANCE_FIELDS}
+
+
 def widget_representation(widget: Widget, *, embed_base: str | None = None) -> dict:
     data = {
         "id": widget.id,
         "assistantId": widget.assistant_id,
-        **{name: getattr(widget, name) for name in COLOR_FIELDS},
-        "card_radius": widget.card_radius,
-        "button_radius": widget.button_radius,
-        "start_call_button": widget.start_call_button,
-        "end_call_button": widget.end_call_button,
-        "call_to_action": widget.call_to_action,
-        "terms_and_condition": widget.terms_and_condition,
-        "terms_and_condition_content": widget.terms_and_condition_content,
+        **widget_appearance(widget),
         "allowed_origins": widget.allowed_origin_list,
         "created_at": serializers.DateTimeField().to_representation(widget.created_at),
         "updated_at": serializers.DateTimeField().to_representation(widget.updated_at),
@@ -127,14 +137,7 @@ def widget_public_config(widget: Widget, *, origin_allowed: bool) -> dict:
     """What the embed script needs to render: appearance and texts, nothing private."""
     return {
         "id": widget.id,
-        **{name: getattr(widget, name) for name in COLOR_FIELDS},
-        "card_radius": widget.card_radius,
-        "button_radius": widget.button_radius,
-        "start_call_button": widget.start_call_button,
-        "end_call_button": widget.end_call_button,
-        "call_to_action": widget.call_to_action,
-        "terms_and_condition": widget.terms_and_condition,
-        "terms_and_condition_content": widget.terms_and_condition_content,
+        **widget_appearance(widget),
         "terms_sha256": widget.terms_sha256,
         "available": bool(widget.assistant_id and widget.assistant.enabled),
         "origin_allowed": origin_allowed,
