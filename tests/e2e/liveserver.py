@@ -239,13 +239,25 @@ def synth_speech(
     pad_before: float = 0.0,
     pad_after: float = 0.0,
     speed: int = 160,
+    repeat_after: float = 0.0,
 ) -> Path:
-    """espeak-ng speech as 16 kHz mono PCM16 WAV, optionally padded with silence."""
+    """espeak-ng speech as 16 kHz mono PCM16 WAV, optionally padded with silence.
+
+    `repeat_after` > 0 says it again after that many seconds, as a caller would after "sorry,
+    I don't know": the browser's noise suppression sometimes garbles espeak speech enough for
+    the first try to be misheard, and one misheard try must not fail a voice test."""
     out = Path(out)
     raw = out.with_suffix(".raw22k.wav")
     mono = out.with_suffix(".16k.wav")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(speed), "-w", str(raw), text], check=True)
     subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(mono)], check=True)
+    if repeat_after:
+        twice = out.with_suffix(".twice.wav")
+        subprocess.run(
+            ["sox", str(mono), str(twice), "pad", "0", str(repeat_after), "repeat", "1"],
+            check=True,
+        )
+        twice.replace(mono)
     if pad_before or pad_after:
         subprocess.run(
             ["sox", str(mono), str(out), "pad", str(pad_before), str(pad_after)], check=True

@@ -46,13 +46,15 @@ def question_wav(tmp_path_factory):
         pytest.skip(
             "espeak-ng and sox are needed to make the test speech (make test installs them)"
         )
-    # The question comes after the greeting: 5 s of silence first, then silence to the end.
+    # The question comes after the greeting: 5 s of silence first, then silence to the end;
+    # asked again 9 s later in case the browser's audio processing made the first misheard.
     return synth_speech(
         QUESTION,
         tmp_path_factory.mktemp("speech") / "question.wav",
         pad_before=5,
         pad_after=8,
         speed=140,
+        repeat_after=9,
     )
 
 

@@ -43,7 +43,12 @@ def run(args, result: dict) -> None:
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="webrtc-check-"))
     wav = synth_speech(
-        QUESTION, work / "question.wav", pad_before=args.pad_before, pad_after=8, speed=140
+        QUESTION,
+        work / "question.wav",
+        pad_before=args.pad_before,
+        pad_after=8,
+        speed=140,
+        repeat_after=9,
     )
     env = {"WEBRTC_ENABLED": "1", "WEBRTC_HOST_ADDRESSES": args.server_hosts}
     server = start_server(var_dir=work / "var", extra_env=env)
