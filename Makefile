@@ -30,9 +30,15 @@ var/secret_key:
 	mkdir -p var
 	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
-install: $(VENV)/.installed-run var/secret_key
+# The key that encrypts stored secrets (webhook signing secrets...): made once, never
+# remade (order-only prerequisite); back it up with the database.
+var/field_key: | $(BIN)/python
+	mkdir -p var
+	umask 077 && $(BIN)/python -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())" > $@
 
-install-test: $(VENV)/.installed-test system-deps-test var/secret_key
+install: $(VENV)/.installed-run var/secret_key var/field_key
+
+install-test: $(VENV)/.installed-test system-deps-test var/secret_key var/field_key
 
 # Debian packages the tests use: espeak-ng and sox make test speech, chromium is the real
 # browser, iproute2 makes loopback-only network namespaces for WebRTC tests.
@@ -42,8 +48,8 @@ system-deps-test:
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup --base-url http://localhost:$(PORT) --demo-origin http://127.0.0.1:$(PORT)
-	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C stops)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) widgetsite.asgi:application
+	@echo "Serving on http://$(HOST):$(PORT) with a job worker (Ctrl-C stops both)"
+	BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) bash scripts/run-all.sh
 
 test: install-test
 	$(BIN)/ruff check .

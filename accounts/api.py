@@ -38,6 +38,17 @@ def paginate(queryset: QuerySet, params) -> tuple[list, dict]:
     return items, {"total": total, "limit": limit, "offset": offset}
 
 
+def request_object(request) -> dict:
+    """The JSON object a POST/PATCH sent; an empty body reads as {}. Any other JSON value
+    (`[]`, `false`, `0`, `""`, `null`) is a 400: every write of this API takes an object."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise serializers.ValidationError(
+            {"non_field_errors": ["The request body must be a JSON object."]}
+        )
+    return data
+
+
 class StrictSerializerMixin:
     """Rejects fields the serializer does not know (a 400 naming them)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 
 from accounts.models import APIKey, Organization
 from accounts.selectors import api_key_for_secret
@@ -55,3 +55,17 @@ class APIKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class StaffSessionAuthentication(SessionAuthentication):
+    """A signed-in staff user's Django session, for the admin's own pages (the live preview).
+
+    Cookie-authenticated writes are CSRF-checked (SessionAuthentication.enforce_csrf). Anyone
+    else's session (a non-staff or inactive user) is ignored: such a request is anonymous."""
+
+    def authenticate(self, request):
+        user = getattr(request._request, "user", None)
+        if user is None or not user.is_active or not user.is_staff:
+            return None
+        self.enforce_csrf(request)
+        return user, None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 KEY_PREFIX = "vwk_"
@@ -31,5 +32,10 @@ def key_matches(key: str, secret_hash: str) -> bool:
     return hmac.compare_digest(hash_key(key), secret_hash)
 
 
+# `vwk_`, then hex and url-safe base64: 40-128 characters in all. Anything else (a NUL, a
+# quote, non-ASCII) is refused before the prefix reaches a query.
+KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{36,124}")
+
+
 def looks_like_key(key: str) -> bool:
-    return key.startswith(KEY_PREFIX) and 40 <= len(key) <= 128 and key.isascii()
+    return bool(KEY_SHAPE.fullmatch(key))

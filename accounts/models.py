@@ -13,6 +13,8 @@ class Scope(models.TextChoices):
     WIDGETS_WRITE = "widgets:write"
     ASSISTANTS_READ = "assistants:read"
     ASSISTANTS_WRITE = "assistants:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 ALL_SCOPES: tuple[str, ...] = tuple(Scope.values)

@@ -1,9 +1,39 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from accounts.admin_scoping import OrganizationScopedAdmin
-from assistants.models import Assistant, KnowledgeEntry
+from accounts.errors import validation_message
+from assistants.models import Assistant, KnowledgeEntry, default_speech
+from assistants.serializers import AssistantSerializer
+from assistants.services import merge_speech
+
+# The admin validates these free-form fields exactly as the API does.
+API_VALIDATED_FIELDS = ("speech", "voice_settings", "dtmf_rules")
+
+
+class AssistantAdminForm(forms.ModelForm):
+    class Meta:
+        model = Assistant
+        fields = list(API_VALIDATED_FIELDS)  # the admin adds its fieldsets
+
+    def clean(self):
+        cleaned = super().clean()
+        api_fields = AssistantSerializer().fields
+        for name in API_VALIDATED_FIELDS:
+            if name not in cleaned:
+                continue
+            try:
+                value = api_fields[name].run_validation(cleaned[name])
+            except ApiValidationError as exc:
+                self.add_error(name, validation_message({name: exc.detail}))
+                continue
+            if name == "speech":  # every stage present, as the API stores it
+                value = merge_speech(default_speech(), value)
+            cleaned[name] = value
+        return cleaned
 
 
 class KnowledgeEntryInline(admin.TabularInline):
@@ -14,6 +44,7 @@ class KnowledgeEntryInline(admin.TabularInline):
 
 @admin.register(Assistant)
 class AssistantAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    form = AssistantAdminForm
     list_display = ["name", "organization", "enabled", "language", "created_at"]
     list_filter = ["enabled", "organization"]
     search_fields = ["name", "description"]

@@ -5,6 +5,8 @@ from django.db import models
 from accounts.ids import new_object_id
 from accounts.models import Organization
 
+# The providers tenants may choose per stage; their options (types, bounds, which ones a
+# tenant may set) are declared by the engine in voice.providers.options.
 VAD_PROVIDERS = ("silero", "webrtc")
 STT_PROVIDERS = ("faster-whisper", "openai")
 BRAIN_PROVIDERS = ("knowledge", "openai")

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 
 from accounts.api import MAX_OFFSET, StrictSerializerMixin
+from accounts.fields import FreeFormObjectField
 from assistants.models import (
     BRAIN_PROVIDERS,
     DEFAULT_SPEECH,
@@ -11,6 +13,7 @@ from assistants.models import (
     VAD_PROVIDERS,
     Assistant,
 )
+from voice.providers.options import TENANT_ROLES, check_options, is_networked, schema
 
 PROVIDERS = {
     "vad": VAD_PROVIDERS,
@@ -28,11 +31,22 @@ def is_secret_option(name: str) -> bool:
 
 
 def masked_speech(speech: dict) -> dict:
-    """Provider settings as shown by the API: credentials never leave the server."""
+    """Provider settings as shown by the API: credentials never leave the server.
+
+    Tenants can no longer send credentials, but options stored before that rule may hold
+    some: anything secret-looking is masked, except the declared tenant options (such as
+    ``max_tokens``), which are plain settings."""
     shown = {}
     for stage, setting in (speech or {}).items():
+        declared = schema(stage, setting.get("provider")) or {}
         options = {
-            name: (MASK if is_secret_option(name) and value else value)
+            name: (
+                MASK
+                if value
+                and is_secret_option(name)
+                and getattr(declared.get(name), "role", None) not in TENANT_ROLES
+                else value
+            )
             for name, value in (setting.get("options") or {}).items()
         }
         shown[stage] = {"provider": setting.get("provider"), "options": options}
@@ -45,7 +59,14 @@ class KnowledgeEntrySerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class SpeechField(serializers.JSONField):
-    """{"vad"|"stt"|"brain"|"tts": {"provider": NAME, "options": {...}}}, merged over the current."""
+    """{"vad"|"stt"|"brain"|"tts": {"provider": NAME, "options": {...}}}, merged over the current.
+
+    Options are checked against the provider's declared schema (voice.providers.options):
+    tenants set identity and tuning options within their bounds; server paths, process
+    settings, URLs and credentials are the operator's, and networked providers name one of
+    the operator's endpoints (VOICE_ENDPOINTS).  Errors name the option:
+    ``speech.tts.options.volume``.
+    """
 
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
@@ -65,23 +86,51 @@ class SpeechField(serializers.JSONField):
             provider = setting.get("provider", DEFAULT_SPEECH[stage]["provider"])
             if provider not in PROVIDERS[stage]:
                 raise serializers.ValidationError(
-                    f"{stage}.provider must be one of: {', '.join(PROVIDERS[stage])}."
+                    {stage: {"provider": f"Must be one of: {', '.join(PROVIDERS[stage])}."}}
                 )
             options = setting.get("options", {})
-            if not isinstance(options, dict) or len(str(options)) > 4000:
-                raise serializers.ValidationError(f"{stage}.options must be a small object.")
-            cleaned[stage] = {"provider": provider, "options": options}
+            if not isinstance(options, dict):
+                raise serializers.ValidationError({stage: {"options": "Must be an object."}})
+            cleaned[stage] = {
+                "provider": provider,
+                "options": _speech_options(stage, provider, options),
+            }
         return cleaned
 
     def to_representation(self, value):
         return masked_speech(value)
 
 
+def _speech_options(stage: str, provider: str, options: dict) -> dict:
+    """The options, checked; a ValidationError nested as {stage: {"options": {name: ...}}},
+    which the error envelope names ``speech.<stage>.options.<name>``."""
+    valid, errors = check_options(stage, provider, options)
+    endpoints = settings.VOICE_ENDPOINTS
+    if is_networked(stage, provider):
+        if not endpoints:
+            raise serializers.ValidationError(
+                {stage: {"provider": "Needs a speech endpoint; this server configures none."}}
+            )
+        name = valid.get("endpoint")
+        if name is not None and name not in endpoints:
+            errors["endpoint"] = f"Unknown endpoint {name!r} (configured: {', '.join(endpoints)})."
+    if errors:
+        raise serializers.ValidationError(
+            {
+                stage: {
+                    "options": {name: [why[:1].upper() + why[1:]] for name, why in errors.items()}
+                }
+            }
+        )
+    return valid
+
+
 class AssistantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     speech = SpeechField(required=False)
     knowledge = KnowledgeEntrySerializer(many=True, required=False)
-    voice_settings = serializers.DictField(required=False)
-    dtmf_rules = serializers.DictField(required=False)
+    # Stored as given, so bounded: keys, key length, depth and size (accounts.fields).
+    voice_settings = FreeFormObjectField(required=False)
+    dtmf_rules = FreeFormObjectField(required=False)
     endpoint_silence_ms = serializers.IntegerField(min_value=100, max_value=3000, required=False)
     min_interruption_ms = serializers.IntegerField(min_value=0, max_value=3000, required=False)
     max_call_seconds = serializers.IntegerField(min_value=10, max_value=4 * 3600, required=False)

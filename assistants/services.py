@@ -8,23 +8,21 @@ from django.db import transaction
 
 from accounts.models import Organization
 from assistants.models import Assistant, KnowledgeEntry, default_speech
-from assistants.serializers import MASK
 
 
 class AssistantInUse(Exception):
     """The assistant has a live call and cannot be deleted."""
 
 
-def _merge_speech(current: dict, changes: dict) -> dict:
+def merge_speech(current: dict, changes: dict) -> dict:
+    """The stages sent replace the stored ones whole (provider and options); the others stay.
+
+    Options arrive checked by ``SpeechField``: none of them is a credential any more
+    (endpoints and keys are the operator's), so there is no masked value to restore.
+    """
     merged = {stage: dict(setting) for stage, setting in (current or default_speech()).items()}
     for stage, setting in changes.items():
-        old_options = (merged.get(stage) or {}).get("options") or {}
-        options = {
-            # A masked credential sent back unchanged keeps the stored value.
-            name: (old_options.get(name, "") if value == MASK else value)
-            for name, value in setting["options"].items()
-        }
-        merged[stage] = {"provider": setting["provider"], "options": options}
+        merged[stage] = {"provider": setting["provider"], "options": dict(setting["options"])}
     return merged
 
 
@@ -40,7 +38,7 @@ def _replace_knowledge(assistant: Assistant, entries: list[dict]) -> None:
 def assistant_create(*, organization: Organization, data: dict[str, Any]) -> Assistant:
     data = dict(data)
     knowledge = data.pop("knowledge", [])
-    speech = _merge_speech(default_speech(), data.pop("speech", {}))
+    speech = merge_speech(default_speech(), data.pop("speech", {}))
     assistant = Assistant.objects.create(organization=organization, speech=speech, **data)
     _replace_knowledge(assistant, knowledge)
     return assistant
@@ -51,7 +49,7 @@ def assistant_update(*, assistant: Assistant, data: dict[str, Any]) -> Assistant
     data = dict(data)
     knowledge = data.pop("knowledge", None)
     if "speech" in data:
-        assistant.speech = _merge_speech(assistant.speech, data.pop("speech"))
+        assistant.speech = merge_speech(assistant.speech, data.pop("speech"))
     for field, value in data.items():
         setattr(assistant, field, value)
     assistant.save()

@@ -5,7 +5,7 @@ from assistants import views
 urlpatterns = [
     path("assistants", views.AssistantCollectionView.as_view(), name="assistant-list"),
     path(
-        "assistants/<str:assistant_id>",
+        "assistants/<oid:assistant_id>",
         views.AssistantDetailView.as_view(),
         name="assistant-detail",
     ),

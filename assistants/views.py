@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -57,7 +57,12 @@ class AssistantDetailView(OrgAPIView):
         assistant = assistant_update(assistant=assistant, data=serializer.validated_data)
         return ok("Assistant updated", AssistantSerializer(assistant).data)
 
-    @extend_schema(responses={200: None, 409: None})
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="Assistant deleted; `data` is null"),
+            409: OpenApiResponse(description="A call of this assistant is live"),
+        }
+    )
     def delete(self, request, assistant_id: str):
         assistant = self.get_object(assistant_id)
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.admin_scoping import OrganizationScopedAdmin
-from calls.models import Call, CallTurn, TranscriptEntry
+from calls.models import Call, CallEvent, CallTurn, TranscriptEntry
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -29,6 +29,15 @@ class TurnInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class EventInline(ReadOnlyInline):
+    """The call's event timeline (what webhooks and live subscribers were sent)."""
+
+    model = CallEvent
+    fields = ["seq", "type", "created_at", "id", "payload"]
+    readonly_fields = fields
+    ordering = ["seq"]
+
+
 @admin.register(Call)
 class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = [
@@ -44,7 +53,7 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_filter = ["status", "type", "transport", "organization"]
     search_fields = ["id", "transcript__text"]
     date_hierarchy = "created_at"
-    inlines = [TranscriptInline, TurnInline]
+    inlines = [TranscriptInline, TurnInline, EventInline]
     readonly_fields = [
         "id",
         "organization",

@@ -1,7 +1,16 @@
 """The call socket, `/new-web-call/connection`: checks, then bridges a browser to a call.
 
-Thin edge: parses the query and messages, enforces size and rate limits, and hands
-everything else to `calls.runtime.CallRuntime`. The message protocol is in README.md.
+Thin edge: parses the query and messages, enforces size, depth and rate limits, and hands
+everything else to `calls.runtime.CallRuntime`. The vocabulary (close codes, message types)
+is in `calls.protocol`; the protocol itself is in README.md.
+
+Two rules keep a call from outliving its socket:
+
+- every exception at the message boundary (`dispatch`: connect, receive, the handlers, the
+  hello's start) is logged, the call ends once `failed` with `error`, and the socket closes
+  4500;
+- however the consumer ends (disconnect, abort, exception, cancellation), the call's runtime
+  and voice session stop and the call ends exactly once (`end_call`).
 """
 
 from __future__ import annotations
@@ -11,23 +20,39 @@ import contextlib
 import json
 import logging
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from calls import services
+from calls import capacity, services
+from calls.protocol import (
+    MAX_BINARY_BYTES,
+    MAX_TEXT_BYTES,
+    AudioPath,
+    ClientMessage,
+    CloseCode,
+    ErrorStage,
+    ProtocolError,
+    ServerMessage,
+    decode_client_message,
+    played_ms_of,
+    text_too_big,
+)
 from calls.runtime import CallRuntime
+from calls.vocabulary import EndReason
 from calls.webrtc import CallPeer, ice_servers, webrtc_available
 
 logger = logging.getLogger(__name__)
 
-MAX_BINARY_BYTES = 3200  # 100 ms of 16 kHz PCM16
-MAX_TEXT_BYTES = 64 * 1024
 RATE_PER_SECOND = 100  # 20 ms audio frames are 50 a second
 RATE_BURST = 200
 HELLO_TIMEOUT_SECONDS = 10
+SERVER_ERROR_TEXT = "The server had a problem and the call ended."
+BUSY_TEXT = "The assistant is busy with other calls. Try again in a moment."
 
 
 class TokenBucket:
@@ -66,12 +91,59 @@ def _own_origin(scope) -> str:
 class WebCallConsumer(AsyncWebsocketConsumer):
     call = None
     runtime: CallRuntime | None = None
-    closing = False
-    abort_with: tuple[int, str] | None = None
+    closing = False  # the socket is closed, or a close was sent: send nothing more
+    call_over = False  # this consumer ended the call (or saw its runtime end it)
+    abort_with: tuple[CloseCode, str, ErrorStage] | None = None
     peer: CallPeer | None = None
     played_reporter: asyncio.Task | None = None
+    hello_timer: asyncio.TimerHandle | None = None
+
+    def _call_id(self) -> str:
+        return self.call.id if self.call is not None else "-"
+
+    # --- the boundary ---
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However this consumer ends (daphne cancelling it included), its call does too.
+            if self.call is not None and (self.runtime is not None or not self.call_over):
+                try:
+                    await self.end_call(EndReason.ERROR)
+                except Exception:
+                    logger.exception("call %s: ending the call failed", self._call_id())
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:  # RecursionError, OverflowError, a bug: never a zombie call
+            logger.exception("call %s: %s failed", self._call_id(), message.get("type"))
+            await self.fail()
+            if message.get("type") == "websocket.disconnect":
+                raise StopConsumer() from None
+
+    async def fail(self) -> None:
+        """An unexpected error: the call ends `failed` (`error`) and the socket closes 4500."""
+        try:
+            if self.call is None:
+                await self.refuse(CloseCode.SERVER_ERROR, SERVER_ERROR_TEXT, ErrorStage.SERVER)
+            else:
+                await self.abort(
+                    CloseCode.SERVER_ERROR,
+                    SERVER_ERROR_TEXT,
+                    end_reason=EndReason.ERROR,
+                    stage=ErrorStage.SERVER,
+                )
+        except Exception:
+            logger.exception("call %s: failing the call failed", self._call_id())
+
+    # --- connect ---
 
     async def connect(self) -> None:
+        self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
         # Accept first: a refusal before accepting reaches the browser as a bare 403, and
         # the client deserves the code and the reason.
         await self.accept()
@@ -85,14 +157,13 @@ class WebCallConsumer(AsyncWebsocketConsumer):
                 own_origin=_own_origin(self.scope),
             )
         except services.GatewayRefused as refused:
-            await self.refuse(refused.code, refused.reason)
+            await self.refuse(CloseCode(refused.code), refused.reason)
             return
-        self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
         # Always sent right after the checks, so the client need not guess how long to wait.
         enabled = webrtc_available()
         await self.send_json(
             {
-                "type": "webrtc.config",
+                "type": ServerMessage.WEBRTC_CONFIG,
                 "enabled": enabled,
                 "ice_servers": ice_servers() if enabled else [],
             }
@@ -101,95 +172,121 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             HELLO_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.hello_timeout())
         )
 
-    async def refuse(self, code: int, reason: str, stage: str = "connect") -> None:
+    async def refuse(
+        self, code: CloseCode, reason: str, stage: ErrorStage = ErrorStage.CONNECT
+    ) -> None:
         """Close with a code and reason; the reason also goes as a message (daphne drops it)."""
         if self.closing:
             return
         self.closing = True
+        message = {
+            "type": ServerMessage.ERROR,
+            "stage": stage,
+            "code": int(code),
+            "message": reason,
+        }
         with contextlib.suppress(Exception):
-            await self.send(
-                text_data=json.dumps(
-                    {"type": "error", "stage": stage, "code": code, "message": reason}
-                )
-            )
-        await self.close(code=code, reason=reason)
+            await self.send(text_data=json.dumps(message))
+        try:
+            await self.close(code=int(code), reason=reason)
+        except Exception:
+            logger.exception("call %s: closing the socket failed", self._call_id())
 
     async def hello_timeout(self) -> None:
-        if self.runtime is None and not self.closing:
-            await database_sync_to_async(services.call_end)(call_id=self.call.id, reason="no_hello")
-            await self.refuse(4408, "No hello message within 10 seconds.")
+        try:
+            if self.runtime is None and not self.closing and not self.call_over:
+                await self.end_call(EndReason.NO_HELLO)
+                await self.refuse(
+                    CloseCode.NO_HELLO,
+                    f"No hello message within {HELLO_TIMEOUT_SECONDS:g} seconds.",
+                )
+        except Exception:  # a timer callback: nobody else would see this
+            logger.exception("call %s: the hello timeout failed", self._call_id())
+            await self.fail()
+
+    # --- messages ---
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if self.call is None or self.closing:
             return
         if not self.bucket.take():
-            await self.abort(1008, "Too many messages.")
+            await self.abort(CloseCode.FLOODING, "Too many messages.")
             return
         if bytes_data is not None:
             if len(bytes_data) > MAX_BINARY_BYTES:
-                await self.abort(1009, f"Audio frames are at most {MAX_BINARY_BYTES} bytes.")
+                await self.abort(
+                    CloseCode.TOO_BIG, f"Audio frames are at most {MAX_BINARY_BYTES} bytes."
+                )
             elif self.runtime is not None and len(bytes_data) % 2 == 0:
                 self.runtime.push_audio(bytes_data)
             return
         if text_data is None:
             return
-        if len(text_data) > MAX_TEXT_BYTES:
-            await self.abort(1009, "Message too big.")
+        if text_too_big(text_data):
+            await self.abort(
+                CloseCode.TOO_BIG, f"Text messages are at most {MAX_TEXT_BYTES} bytes (UTF-8)."
+            )
             return
         try:
-            message = json.loads(text_data)
-            kind = message["type"]
-        except (ValueError, TypeError, KeyError):
+            kind, message = decode_client_message(text_data)
+            await self.handle_message(kind, message)
+        except ProtocolError as refused:
+            # Refused, and the call goes on: a bad message is not worth a caller's call.
             await self.send_json(
-                {
-                    "type": "error",
-                    "stage": "protocol",
-                    "message": "Expected a JSON object with a type.",
-                }
+                {"type": ServerMessage.ERROR, "stage": ErrorStage.PROTOCOL, "message": str(refused)}
+            )
+
+    async def handle_message(self, kind: ClientMessage, message: dict[str, Any]) -> None:
+        if kind == ClientMessage.HELLO and self.runtime is None and not self.call_over:
+            await self.start_call(message)
+        elif kind == ClientMessage.WEBRTC_OFFER and self.runtime is None and self.peer is None:
+            await self.negotiate(message.get("sdp"))
+        elif kind == ClientMessage.PLAYBACK:
+            played = played_ms_of(message)  # checked even when it is not needed: one rule
+            if self.runtime is not None and self.peer is None:
+                self.runtime.report_played(played)
+        elif kind == ClientMessage.END and self.runtime is not None:
+            await self.runtime.stop(EndReason.HANGUP)
+        elif kind == ClientMessage.PING:
+            await self.send_json({"type": ServerMessage.PONG})
+        elif kind == ClientMessage.MUTE:
+            logger.info("call %s: muted=%s", self.call.id, bool(message.get("muted")))
+
+    async def start_call(self, message: dict[str, Any]) -> None:
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+        use_webrtc = message.get("audio") == AudioPath.WEBRTC and self.peer is not None
+        if not use_webrtc and self.peer is not None:
+            await self.close_peer()  # the client fell back to WebSocket audio
+        # The socket may land on a process other than the one that created the call. No wait
+        # between this check and the runtime counting itself (start()'s first line).
+        if not capacity.room_for(await database_sync_to_async(capacity.unclaimed)()):
+            await self.abort(
+                CloseCode.BUSY, BUSY_TEXT, end_reason=EndReason.SERVER_BUSY, stage=ErrorStage.SERVER
             )
             return
-        await self.handle_message(kind, message)
-
-    async def handle_message(self, kind: str, message: dict) -> None:
-        if kind == "hello" and self.runtime is None:
-            self.hello_timer.cancel()
-            use_webrtc = message.get("audio") == "webrtc" and self.peer is not None
-            if not use_webrtc and self.peer is not None:
-                await self.close_peer()  # the client fell back to WebSocket audio
-            self.runtime = CallRuntime(
-                call=self.call,
-                transport="webrtc" if use_webrtc else "websocket",
-                send_json=self.send_json,
-                send_bytes=self.send_peer_audio if use_webrtc else self.send_audio,
-                close=self.close_after_end,
-                flush=self.peer.outbound.flush if use_webrtc else None,
-            )
-            if use_webrtc:
-                self.played_reporter = asyncio.create_task(self.report_peer_playback())
-            try:
-                await self.runtime.start()
-            except Exception:
-                logger.exception("call %s: could not start", self.call.id)
-                await self.runtime.stop("error")
-        elif kind == "webrtc.offer" and self.runtime is None and self.peer is None:
-            await self.negotiate(message.get("sdp"))
-        elif kind == "playback" and self.runtime is not None and self.peer is None:
-            played = message.get("played_ms")
-            if isinstance(played, int | float) and played >= 0:
-                self.runtime.report_played(int(played))
-        elif kind == "end" and self.runtime is not None:
-            await self.runtime.stop("hangup")
-        elif kind == "ping":
-            await self.send_json({"type": "pong"})
-        elif kind == "mute":
-            logger.info("call %s: muted=%s", self.call.id, bool(message.get("muted")))
+        self.runtime = CallRuntime(
+            call=self.call,
+            transport=AudioPath.WEBRTC if use_webrtc else AudioPath.WEBSOCKET,
+            send_json=self.send_json,
+            send_bytes=self.send_peer_audio if use_webrtc else self.send_audio,
+            close=self.close_after_end,
+            flush=self.peer.outbound.flush if use_webrtc else None,
+        )
+        if use_webrtc:
+            self.played_reporter = asyncio.create_task(self.report_peer_playback())
+        await self.runtime.start()  # an error here is the boundary's: failed/error, 4500
 
     # --- WebRTC ---
 
     async def negotiate(self, sdp) -> None:
-        if not webrtc_available() or not isinstance(sdp, str) or len(sdp) > MAX_TEXT_BYTES:
+        if not webrtc_available() or not isinstance(sdp, str) or not sdp:
             await self.send_json(
-                {"type": "error", "stage": "webrtc", "message": "WebRTC offer refused."}
+                {
+                    "type": ServerMessage.ERROR,
+                    "stage": ErrorStage.WEBRTC,
+                    "message": "WebRTC offer refused.",
+                }
             )
             return
         self.peer = CallPeer(on_audio=self.peer_audio, on_state=self.peer_state)
@@ -199,13 +296,17 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             logger.warning("call %s: WebRTC negotiation failed: %s", self.call.id, exc)
             await self.close_peer()
             await self.send_json(
-                {"type": "error", "stage": "webrtc", "message": "WebRTC negotiation failed."}
+                {
+                    "type": ServerMessage.ERROR,
+                    "stage": ErrorStage.WEBRTC,
+                    "message": "WebRTC negotiation failed.",
+                }
             )
             return
-        await self.send_json({"type": "webrtc.answer", "sdp": answer})
+        await self.send_json({"type": ServerMessage.WEBRTC_ANSWER, "sdp": answer})
 
     def peer_audio(self, pcm: bytes) -> None:
-        if self.runtime is not None and self.runtime.transport == "webrtc":
+        if self.runtime is not None and self.runtime.transport == AudioPath.WEBRTC:
             self.runtime.push_audio(pcm)
 
     async def peer_state(self, state: str) -> None:
@@ -213,10 +314,9 @@ class WebCallConsumer(AsyncWebsocketConsumer):
         if (
             state in ("failed", "closed", "media_timeout")
             and self.runtime is not None
-            and self.runtime.transport == "webrtc"
+            and self.runtime.transport == AudioPath.WEBRTC
         ):
-            runtime, self.runtime = self.runtime, None
-            await runtime.stop("connection_lost")
+            await self.end_call(EndReason.CONNECTION_LOST)
 
     async def send_peer_audio(self, pcm: bytes) -> None:
         if self.peer is not None:
@@ -236,32 +336,44 @@ class WebCallConsumer(AsyncWebsocketConsumer):
         if peer is not None:
             await peer.close()
 
-    async def abort(self, code: int, reason: str) -> None:
-        """A misbehaving client: end the call (keeping what was said) and close with `code`."""
-        self.abort_with = (code, reason)
-        if self.runtime is not None:
-            runtime, self.runtime = self.runtime, None
-            await runtime.stop("client_gone")  # closes through close_after_end
-        else:
-            await database_sync_to_async(services.call_end)(
-                call_id=self.call.id, reason="client_gone"
-            )
-        await self.refuse(code, reason, "protocol")
+    # --- ending ---
+
+    async def end_call(self, reason: str) -> None:
+        """End this socket's call exactly once: its runtime and voice session when one runs
+        (the runtime stores the end), else the call row itself. Idempotent."""
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+        runtime, self.runtime = self.runtime, None
+        already, self.call_over = self.call_over, True
+        try:
+            if runtime is not None:
+                await runtime.stop(reason)
+            elif not already:
+                await database_sync_to_async(services.call_end)(call_id=self.call.id, reason=reason)
+        finally:
+            await self.close_peer()
+
+    async def abort(
+        self,
+        code: CloseCode,
+        reason: str,
+        *,
+        end_reason: str = EndReason.CLIENT_GONE,
+        stage: ErrorStage = ErrorStage.PROTOCOL,
+    ) -> None:
+        """End the call (keeping what was said) and close with `code`: a misbehaving client
+        (the call ends as if the client had gone), or a server error or refusal."""
+        if self.abort_with is None:
+            self.abort_with = (code, reason, stage)
+        try:
+            await self.end_call(end_reason)  # closes through close_after_end when it ran
+        finally:
+            await self.refuse(*self.abort_with)
 
     async def disconnect(self, code) -> None:
         self.closing = True
-        if self.call is None:
-            return
-        timer = getattr(self, "hello_timer", None)
-        if timer is not None:
-            timer.cancel()
-        if self.runtime is not None:
-            await self.runtime.stop("client_gone")
-        else:
-            await database_sync_to_async(services.call_end)(
-                call_id=self.call.id, reason="client_gone"
-            )
-        await self.close_peer()
+        if self.call is not None:
+            await self.end_call(EndReason.CLIENT_GONE)
 
     # --- callbacks for the runtime ---
 
@@ -274,10 +386,14 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=pcm)
 
     async def close_after_end(self, code: int) -> None:
-        """The call has ended: close the socket and release the peer right away."""
+        """The call has ended (call.ended is sent): close the socket and release the peer."""
+        self.call_over = True
         if self.abort_with is not None:
-            await self.refuse(*self.abort_with, "protocol")
+            await self.refuse(*self.abort_with)
         elif not self.closing:
             self.closing = True
-            await self.close(code=code)
+            try:
+                await self.close(code=int(code))
+            except Exception:
+                logger.exception("call %s: closing the socket failed", self._call_id())
         await self.close_peer()

@@ -6,35 +6,35 @@ from django.utils import timezone
 from accounts.ids import new_object_id
 from accounts.models import Organization
 from assistants.models import Assistant
+from calls.vocabulary import (
+    STATUS_CODES,
+    TERMINAL_STATUSES,
+    CallStatus,
+    CallType,
+    EventType,
+    Role,
+)
 from widgets.models import Widget
 
-
-class CallStatus(models.TextChoices):
-    QUEUED = "queued"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-# The calls API reports status as a number (seed 000: `"status": 1`) next to its name.
-STATUS_CODES = {
-    CallStatus.QUEUED: 0,
-    CallStatus.IN_PROGRESS: 1,
-    CallStatus.COMPLETED: 2,
-    CallStatus.FAILED: 3,
-}
-TERMINAL_STATUSES = (CallStatus.COMPLETED, CallStatus.FAILED)
-
-
-class CallType(models.TextChoices):
-    WEB = "web"
+# The vocabulary lives in calls.vocabulary; re-exported here where models are imported from.
+__all__ = [
+    "STATUS_CODES",
+    "TERMINAL_STATUSES",
+    "Call",
+    "CallEvent",
+    "CallStatus",
+    "CallTurn",
+    "CallType",
+    "EventType",
+    "TranscriptEntry",
+]
 
 
 class CallQuerySet(models.QuerySet):
     def live(self) -> CallQuerySet:
         """In progress, or queued with a connect token that can still be used."""
         return self.filter(
-            models.Q(status=CallStatus.IN_PROGRESS)
+            models.Q(status__in=[CallStatus.IN_PROGRESS, CallStatus.RINGING])
             | models.Q(status=CallStatus.QUEUED, token_expires_at__gt=timezone.now())
         )
 
@@ -91,7 +91,7 @@ class Call(models.Model):
 class TranscriptEntry(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="transcript")
     seq = models.PositiveIntegerField()
-    role = models.CharField(max_length=16, choices=[("user", "user"), ("assistant", "assistant")])
+    role = models.CharField(max_length=16, choices=Role.choices)
     text = models.TextField()
     start_ms = models.PositiveIntegerField(null=True, blank=True)
     end_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -121,3 +121,29 @@ class CallTurn(models.Model):
 
     def __str__(self) -> str:
         return f"turn {self.index} of {self.call_id}"
+
+
+class CallEvent(models.Model):
+    """Something that happened to a call, recorded in the same transaction as the change.
+
+    `id` is stable (it is the webhook-id of every delivery of it); `seq` orders a call's
+    events (1, 2, ...). Written only by `calls.events.event_record`."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="call_events"
+    )
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=40, choices=[(t.value, t.value) for t in EventType])
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["call", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "seq"], name="unique_call_event_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.seq} of {self.call_id}"

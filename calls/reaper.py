@@ -1,8 +1,11 @@
-"""Ends calls whose process is gone: at start-up and then every half minute.
+"""Ends the calls no process will end (see `calls.services.calls_reap_orphans`).
 
-A call's runtime writes a heartbeat every 10 s; an `in_progress` call without one for 30 s
-belongs to a process that died or restarted, and is marked failed with `server_restart`.
-Works the same with several workers: a live worker's calls keep fresh heartbeats.
+A call's runtime writes a heartbeat every 10 s, and the claim stamps one: an `in_progress`
+call without one for 30 s, or a call connected without a hello whose claim is 30 s old (a
+live process ends it after 10 s), belongs to a process that died or restarted, and is marked
+failed with `server_restart`. A queued call whose token expired unused (plus a grace) is
+marked failed with `never_connected`. Works the same with several workers: a live worker's
+calls keep fresh heartbeats.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def reap_once() -> int:
     finally:
         close_old_connections()
     if count:
-        logger.warning("marked %d orphaned call(s) failed (server_restart)", count)
+        logger.warning("ended %d orphaned call(s) as failed", count)
     return count
 
 

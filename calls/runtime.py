@@ -19,11 +19,14 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from assistants.models import DEFAULT_SPEECH
-from calls import services
+from calls import capacity, services
 from calls.models import Call
+from calls.protocol import CallState, CloseCode, ServerMessage
+from calls.vocabulary import EndReason, Role
 from voice import events as ev
 from voice.config import ProviderSpec, SessionConfig
-from voice.providers.registry import warm_up
+from voice.providers.options import check_options, is_networked, schema
+from voice.providers.registry import default_cache, warm_up
 from voice.session import Session
 
 logger = logging.getLogger(__name__)
@@ -41,19 +44,67 @@ def recording_name(call_id: str) -> str:
     return f"recordings/{call_id}.wav"
 
 
+#: (assistant, stage, option) already reported: a stored option that is no longer accepted
+#: is logged once per process, not on every call.
+_IGNORED_LOGGED: set[tuple[str, str, str]] = set()
+
+
+def _log_ignored_once(assistant_id: str, stage: str, option: str, why: str) -> None:
+    key = (assistant_id, stage, option)
+    if key in _IGNORED_LOGGED:
+        return
+    if len(_IGNORED_LOGGED) > 10_000:
+        _IGNORED_LOGGED.clear()
+    _IGNORED_LOGGED.add(key)
+    # The option's name, never its value: legacy values may be credentials.
+    logger.warning(
+        "assistant %s: ignoring stored speech.%s.options.%s (%s)", assistant_id, stage, option, why
+    )
+
+
+def _provider_spec(assistant_id: str, stage: str, setting: Any) -> ProviderSpec:
+    """The engine's spec for one stage: the tenant's valid options, the operator's options
+    for that provider and, for a networked provider, the named endpoint's URL and key.
+
+    Stored options that are no longer accepted (a tenant ``base_url`` or ``model_dir``
+    from before they were refused, say) are dropped, not fatal: the call goes on."""
+    default = DEFAULT_SPEECH[stage]["provider"]
+    setting = setting if isinstance(setting, dict) else {}
+    name = setting.get("provider") or default
+    stored = setting.get("options") if isinstance(setting.get("options"), dict) else {}
+    if schema(stage, name) is None:
+        _log_ignored_once(assistant_id, stage, "provider", f"unknown provider; using {default}")
+        name, stored = default, {}
+    options, errors = check_options(stage, name, stored)
+    for option, why in errors.items():
+        _log_ignored_once(assistant_id, stage, option, why)
+    if is_networked(stage, name):
+        endpoints = settings.VOICE_ENDPOINTS
+        chosen = options.get("endpoint") or next(iter(endpoints), "")  # omitted: the first
+        endpoint = endpoints.get(chosen)
+        if endpoint is None:
+            _log_ignored_once(
+                assistant_id, stage, "endpoint", f"no endpoint {chosen!r}; using {default}"
+            )
+            return _provider_spec(assistant_id, stage, {"provider": default})
+        options.update(endpoint.provider_options())
+    options = {**settings.VOICE_PROVIDER_OPTIONS.get((stage, name), {}), **options}
+    if name == "faster-whisper" and not {"model_dir", "cache_dir"} & set(options):
+        options["cache_dir"] = str(settings.VOICE_MODEL_DIR)  # prepared by `make`
+    return ProviderSpec(name, options)
+
+
 def session_config_for(call: Call) -> SessionConfig:
-    """The engine's config from the call's assistant (reads the database: call in a thread)."""
+    """The engine's config from the call's assistant (reads the database: call in a thread).
+
+    Settings reach the engine only through here (``voice`` reads none): endpoints, operator
+    options and the bound of the shared provider cache."""
     assistant = call.assistant
     speech = {**DEFAULT_SPEECH, **(assistant.speech or {})}
+    default_cache.max_per_kind = settings.VOICE_PROVIDER_CACHE_SIZE
 
     def spec(stage: str) -> ProviderSpec:
-        setting = speech[stage]
-        options = dict(setting.get("options") or {})
-        if setting["provider"] == "faster-whisper" and not {"model_dir", "cache_dir"} & set(
-            options
-        ):
-            options["cache_dir"] = str(settings.VOICE_MODEL_DIR)  # prepared by `make`
-        return ProviderSpec(setting["provider"], options)
+        return _provider_spec(assistant.id, stage, speech[stage])
 
     recording = Path(settings.MEDIA_ROOT) / recording_name(call.id)
     recording.parent.mkdir(parents=True, exist_ok=True)
@@ -140,25 +191,37 @@ class CallRuntime:
         self.session: Session | None = None
         self.playback = PlaybackTracker()
         self.ended = asyncio.Event()
+        self._finishing = False
         self.end_reason: str | None = None
         self._tasks: list[asyncio.Task] = []
+        self._pump_task: asyncio.Task | None = None
         self.unfinished_reply: ev.Transcript | None = None
 
     async def start(self) -> None:
+        # Counted from here (before any wait) until _finish: MAX_CONCURRENT_CALLS.
+        capacity.run_started(self.call.id)
         config = await database_sync_to_async(session_config_for)(self.call)
         providers = await providers_for(config)
+        started = await database_sync_to_async(services.call_start)(
+            call=self.call, transport=self.transport
+        )
+        if not started:
+            # Ended meanwhile (reaped, canceled): tell the client how, run nothing.
+            reason = await database_sync_to_async(services.call_end_reason)(call_id=self.call.id)
+            await self._finish(reason or EndReason.ERROR)
+            return
         self.session = Session(config, providers=providers)
-        await database_sync_to_async(services.call_start)(call=self.call, transport=self.transport)
         await self.send_json(
             {
-                "type": "call.started",
+                "type": ServerMessage.CALL_STARTED,
                 "call_id": self.call.id,
                 "sample_rate": 16000,
                 "audio": self.transport,
             }
         )
+        self._pump_task = asyncio.create_task(self._pump(), name=f"call-{self.call.id}-pump")
         self._tasks = [
-            asyncio.create_task(self._pump(), name=f"call-{self.call.id}-pump"),
+            self._pump_task,
             asyncio.create_task(self._heartbeat(), name=f"call-{self.call.id}-heartbeat"),
         ]
         await self.session.start()
@@ -174,26 +237,34 @@ class CallRuntime:
             self.session.report_played(self.playback.heard(played_total_ms))
 
     async def stop(self, reason: str) -> None:
-        """End the call (idempotent) and wait until it is persisted and every task is gone."""
-        if self.session is not None:
-            await self.session.close(reason)
-        else:
-            await self._finish(reason)
+        """End the call (idempotent) and wait until it is persisted and every task is gone.
+
+        Whatever fails on the way, the session is closed, the call ends (`error` when the
+        engine could not end it) and no task of this call is left running."""
         try:
+            if self.session is not None:
+                await self.session.close(reason)  # the pump sees CallEnded and finishes
+            if self._pump_task is None or self._pump_task.done():
+                await self._finish(reason)  # no pump (start failed early): finish here
             await asyncio.wait_for(self.ended.wait(), STOP_TIMEOUT_SECONDS)
         except TimeoutError:
             logger.error("call %s: engine did not end in time; ending it as failed", self.call.id)
-            await self._finish("error")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await self._finish(EndReason.ERROR)
+        except Exception:
+            logger.exception("call %s: stopping failed; ending it as failed", self.call.id)
+            await self._finish(EndReason.ERROR)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            capacity.run_ended(self.call.id)
 
     # --- engine -> transport and database ---
 
     async def _pump(self) -> None:
-        reason = "error"
+        reason: str = EndReason.ERROR
         try:
             async for event in self.session.events():
                 if isinstance(event, ev.CallEnded):
@@ -201,7 +272,7 @@ class CallRuntime:
                     break
                 await self._handle(event)
         except asyncio.CancelledError:
-            reason = "client_gone"
+            reason = EndReason.CLIENT_GONE
             raise
         except Exception:
             logger.exception("call %s: event pump failed", self.call.id)
@@ -216,7 +287,7 @@ class CallRuntime:
         elif isinstance(event, ev.Transcript):
             await self.send_json(
                 {
-                    "type": "transcript",
+                    "type": ServerMessage.TRANSCRIPT,
                     "role": event.role,
                     "text": event.text,
                     "final": event.final,
@@ -238,37 +309,49 @@ class CallRuntime:
                     interrupted=getattr(event, "interrupted", False),
                 )
         elif isinstance(event, ev.UserSpeechStarted):
-            await self.send_json({"type": "user.speech.started"})
+            await self.send_json({"type": ServerMessage.USER_SPEECH_STARTED})
         elif isinstance(event, ev.UserSpeechStopped):
-            await self.send_json({"type": "user.speech.stopped"})
-            await self.send_json({"type": "state", "state": "thinking"})
+            await self.send_json({"type": ServerMessage.USER_SPEECH_STOPPED})
+            await self._send_state(CallState.THINKING)
         elif isinstance(event, ev.AssistantSpeechStarted):
             self.playback.utterance_started()
-            await self.send_json({"type": "assistant.speech.started"})
-            await self.send_json({"type": "state", "state": "speaking"})
+            await self.send_json({"type": ServerMessage.ASSISTANT_SPEECH_STARTED})
+            await self._send_state(CallState.SPEAKING)
         elif isinstance(event, ev.AssistantSpeechStopped):
-            await self.send_json({"type": "assistant.speech.stopped"})
-            await self.send_json({"type": "state", "state": "listening"})
+            await self.send_json({"type": ServerMessage.ASSISTANT_SPEECH_STOPPED})
+            await self._send_state(CallState.LISTENING)
         elif isinstance(event, ev.Interruption):
             self.playback.interrupted()
             if self.flush_output is not None:
                 self.flush_output()  # audio buffered on the server side (WebRTC track)
-            await self.send_json({"type": "interruption", "heard_text": event.heard_text})
+            await self.send_json(
+                {"type": ServerMessage.INTERRUPTION, "heard_text": event.heard_text}
+            )
         elif isinstance(event, ev.TurnTimings):
             timings = {k: v for k, v in event.to_dict().items() if k not in ("type", "turn")}
-            await self.send_json({"type": "turn.timings", "turn": event.turn, **timings})
+            await self.send_json(
+                {"type": ServerMessage.TURN_TIMINGS, "turn": event.turn, **timings}
+            )
             await database_sync_to_async(services.turn_record)(
                 call_id=call_id, index=event.turn, timings=timings
             )
         elif isinstance(event, ev.Error):
             logger.warning("call %s: %s error: %s", call_id, event.stage, event.message)
-            await self.send_json({"type": "error", "stage": event.stage, "message": event.message})
+            await self.send_json(
+                {"type": ServerMessage.ERROR, "stage": event.stage, "message": event.message}
+            )
         elif isinstance(event, ev.CallStarted):
-            await self.send_json({"type": "state", "state": "listening"})
+            await self._send_state(CallState.LISTENING)
+
+    async def _send_state(self, state: CallState) -> None:
+        await self.send_json({"type": ServerMessage.STATE, "state": state})
 
     async def _finish(self, reason: str) -> None:
-        if self.ended.is_set():
+        # Set before any wait: the pump's end and stop()'s fallback may both get here.
+        if self._finishing:
             return
+        self._finishing = True
+        capacity.run_ended(self.call.id)
         self.end_reason = reason
         recording = ""
         path = Path(settings.MEDIA_ROOT) / recording_name(self.call.id)
@@ -279,7 +362,7 @@ class CallRuntime:
                 reply, self.unfinished_reply = self.unfinished_reply, None
                 await database_sync_to_async(services.transcript_append)(
                     call_id=self.call.id,
-                    role="assistant",
+                    role=Role.ASSISTANT,
                     text=reply.text,
                     start_ms=reply.start_ms,
                     end_ms=reply.end_ms,
@@ -288,12 +371,20 @@ class CallRuntime:
             await database_sync_to_async(services.call_end)(
                 call_id=self.call.id, reason=reason, recording_name=recording
             )
+        except Exception:
+            # The row stays live and its heartbeats stop: the reaper ends it. The client is
+            # still told, and the transport still closed.
+            logger.exception("call %s: could not store the end of the call", self.call.id)
         finally:
             self.ended.set()
         with contextlib.suppress(Exception):
-            await self.send_json({"type": "call.ended", "reason": reason})
-        with contextlib.suppress(Exception):
-            await self.close_transport(1000 if reason != "error" else 1011)
+            await self.send_json({"type": ServerMessage.CALL_ENDED, "reason": reason})
+        # Always after call.ended: the transport is torn down, with a code daphne can send.
+        code = CloseCode.SERVER_ERROR if reason == EndReason.ERROR else CloseCode.NORMAL
+        try:
+            await self.close_transport(code)
+        except Exception:
+            logger.exception("call %s: closing the transport failed", self.call.id)
 
     async def _heartbeat(self) -> None:
         while not self.ended.is_set():

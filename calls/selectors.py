@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Organization
 from calls.models import Call
+from calls.vocabulary import CallStatus
 
 
 def calls_for(*, organization: Organization) -> QuerySet[Call]:
@@ -30,8 +31,8 @@ def call_list(*, organization: Organization, filters: dict) -> QuerySet[Call]:
 
 
 def transcript_status(call: Call, entry_count: int) -> str:
-    if call.status == "queued":
+    if call.status in (CallStatus.QUEUED, CallStatus.RINGING):
         return "pending"
-    if call.status == "in_progress":
+    if call.status == CallStatus.IN_PROGRESS:
         return "in_progress"
     return "ready" if entry_count else "empty"

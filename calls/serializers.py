@@ -9,11 +9,22 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api import MAX_OFFSET, StrictSerializerMixin
-from accounts.fields import StrictCharField, StrictDictField
-from accounts.ids import is_object_id
-from calls.models import STATUS_CODES, Call, CallStatus, CallType
+from accounts.fields import (
+    ObjectIdField,
+    OptionalCharField,
+    OptionalChoiceField,
+    StrictCharField,
+    StrictDictField,
+)
+from accounts.ids import OBJECT_ID_RE, is_object_id
+from accounts.openapi import FlatEnvelopeSerializer
+from calls.models import STATUS_CODES, Call, CallStatus, CallType, TranscriptEntry
+from calls.protocol import AudioPath
+from calls.vocabulary import EndReason
 
 STATUS_BY_CODE = {str(code): status.value for status, code in STATUS_CODES.items()}
+# (seed 000's number, status name), for the API's numeric `status` (and its schema's enum).
+STATUS_CODE_CHOICES = sorted((code, status.value) for status, code in STATUS_CODES.items())
 MAX_VARIABLES = 50
 
 
@@ -32,11 +43,16 @@ class VariablesField(StrictDictField):
         return value
 
 
+@extend_schema_field({"type": "string", "enum": CallType.values})
+class CallTypeField(StrictCharField):
+    """A call type: any string is read (seed 000 names phone types too), only `web` is served."""
+
+
 class InitiateCallSerializer(StrictSerializerMixin, serializers.Serializer):
     """Seed 000's InitiateCallDto, plus optional call variables."""
 
-    assistantId = StrictCharField(max_length=24)  # noqa: N815
-    type = StrictCharField(max_length=16)
+    assistantId = ObjectIdField()  # noqa: N815
+    type = CallTypeField(max_length=16)
     variables = VariablesField(required=False)
 
     def validate_type(self, value):
@@ -55,7 +71,7 @@ class ConsentSerializer(StrictSerializerMixin, serializers.Serializer):
 class CreateWidgetCallSerializer(StrictSerializerMixin, serializers.Serializer):
     """Seed 001's CreateConnectionDTO, plus the visitor's consent and call variables."""
 
-    widget_id = StrictCharField(max_length=24)
+    widget_id = ObjectIdField()
     consent = ConsentSerializer(required=False)
     variables = VariablesField(required=False)
 
@@ -86,14 +102,33 @@ class FlexibleDateTimeField(serializers.Field):
             raise serializers.ValidationError("Must be an ISO 8601 date or datetime.")
         if timezone.is_naive(value):
             value = timezone.make_aware(value, dt.UTC)
-        return value
+        try:
+            # In UTC, as stored: an offset can push a date out of datetime's range
+            # (0001-01-01T00:00:00+23:59 is in year 0), which is an OverflowError.
+            return value.astimezone(dt.UTC)
+        except (OverflowError, ValueError) as exc:
+            raise serializers.ValidationError(
+                "Out of range: must be between 0001-01-01 and 9999-12-31 in UTC."
+            ) from exc
+
+
+@extend_schema_field(
+    {"type": "string", "enum": [*CallStatus.values, *sorted(STATUS_BY_CODE)]},
+)
+class CallStatusQueryField(serializers.CharField):
+    """A status by name or by seed 000's number."""
+
+
+@extend_schema_field({"type": "string", "pattern": OBJECT_ID_RE.pattern})
+class IdQueryField(serializers.CharField):
+    """An id (checked by the serializer's validate_<name>, whose message names the object)."""
 
 
 class CallListQuery(StrictSerializerMixin, serializers.Serializer):
-    status = serializers.CharField(required=False)
+    status = CallStatusQueryField(required=False)
     type = serializers.ChoiceField(choices=CallType.choices, required=False)
-    assistant = serializers.CharField(required=False)
-    widget = serializers.CharField(required=False)
+    assistant = IdQueryField(required=False)
+    widget = IdQueryField(required=False)
     created_after = FlexibleDateTimeField(required=False)
     created_before = FlexibleDateTimeField(required=False, end_of_day=True)
     limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
@@ -125,37 +160,111 @@ class CallListQuery(StrictSerializerMixin, serializers.Serializer):
         return attrs
 
 
-def _iso(value):
-    return serializers.DateTimeField().to_representation(value) if value else None
+class ConsentRecordSerializer(serializers.Serializer):
+    """What the visitor accepted before a widget call (widgets that show terms)."""
+
+    accepted_at = serializers.DateTimeField()
+    origin = serializers.CharField()
+    terms_sha256 = serializers.CharField()
 
 
-def call_representation(call: Call) -> dict:
-    return {
-        "id": call.id,
-        "type": call.type,
-        "status": call.status_code,
-        "status_label": call.status,
-        "assistant_id": call.assistant_id,
-        "widget_id": call.widget_id,
-        "transport": call.transport or None,
-        "end_reason": call.end_reason or None,
-        "origin": call.origin or None,
-        "variables": call.variables,
-        "consent": call.consent,
-        "created_at": _iso(call.created_at),
-        "started_at": _iso(call.started_at),
-        "ended_at": _iso(call.ended_at),
-        "duration": call.duration_seconds,
-        "recording_url": f"/v1/calls/{call.id}/recording" if call.recording else None,
-    }
+class CallSerializer(serializers.ModelSerializer):
+    """A call as the API shows it: seed 000's call, plus how and where it ran."""
+
+    status = serializers.ChoiceField(
+        choices=STATUS_CODE_CHOICES,
+        source="status_code",
+        read_only=True,
+        help_text="Seed 000's number for `status_label`.",
+    )
+    status_label = serializers.ChoiceField(
+        choices=CallStatus.choices, source="status", read_only=True
+    )
+    assistant_id = serializers.CharField(allow_null=True, read_only=True)
+    widget_id = serializers.CharField(allow_null=True, read_only=True)
+    transport = OptionalChoiceField([path.value for path in AudioPath])
+    end_reason = OptionalChoiceField([reason.value for reason in EndReason])
+    origin = OptionalCharField(help_text="The page origin of a widget call.")
+    variables = serializers.DictField(child=serializers.CharField(), read_only=True)
+    consent = serializers.SerializerMethodField()
+    duration = serializers.FloatField(
+        source="duration_seconds", allow_null=True, read_only=True, help_text="Seconds."
+    )
+    recording_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Call
+        fields = [
+            "id",
+            "type",
+            "status",
+            "status_label",
+            "assistant_id",
+            "widget_id",
+            "transport",
+            "end_reason",
+            "origin",
+            "variables",
+            "consent",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "duration",
+            "recording_url",
+        ]
+        read_only_fields = ["id", "type", "created_at", "started_at", "ended_at"]
+
+    @extend_schema_field(ConsentRecordSerializer(allow_null=True))
+    def get_consent(self, call: Call):
+        return call.consent  # as recorded
+
+    def get_recording_url(self, call: Call) -> str | None:
+        return f"/v1/calls/{call.id}/recording" if call.recording else None
 
 
-def transcript_entry_representation(entry) -> dict:
-    return {
-        "role": entry.role,
-        "text": entry.text,
-        "start_ms": entry.start_ms,
-        "end_ms": entry.end_ms,
-        "interrupted": entry.interrupted,
-        "created_at": _iso(entry.created_at),
-    }
+class TranscriptEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TranscriptEntry
+        fields = ["role", "text", "start_ms", "end_ms", "interrupted", "created_at"]
+        read_only_fields = fields
+
+
+# calls.selectors.transcript_status
+TRANSCRIPT_STATUSES = ("pending", "in_progress", "ready", "empty")
+
+
+class CallTranscriptsSerializer(serializers.Serializer):
+    call_id = serializers.CharField()
+    transcript_status = serializers.ChoiceField(choices=TRANSCRIPT_STATUSES)
+    transcripts = TranscriptEntrySerializer(many=True)
+
+
+class CallAnalysisSerializer(serializers.Serializer):
+    call_id = serializers.CharField()
+    analysis_status = serializers.ChoiceField(choices=("pending", "ready"))
+    summary = serializers.CharField(allow_null=True)
+    outcome = serializers.CharField(allow_null=True)
+    extracted_data = serializers.DictField()
+
+
+class GatewaySerializer(serializers.Serializer):
+    """Where the client connects next: the call socket, with the call's single-use token."""
+
+    transport = serializers.ChoiceField(choices=("websocket",))
+    path = serializers.CharField()
+    url = serializers.CharField()
+
+
+class InitiateCallResponseSerializer(FlatEnvelopeSerializer):
+    """Seed 000's answer to initiate: the call's id and gateway beside `status`/`message`."""
+
+    callId = serializers.CharField()  # noqa: N815
+    gateway = GatewaySerializer()
+
+
+class WidgetCallResponseSerializer(FlatEnvelopeSerializer):
+    """Seed 001's answer to create-call: the call's ids and gateway beside `status`/`message`."""
+
+    call_id = serializers.CharField()
+    assistant_id = serializers.CharField()
+    gateway = GatewaySerializer()

@@ -3,26 +3,34 @@ from __future__ import annotations
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.admin_scoping import user_organization
 from accounts.api import OrgAPIView, ok, paginate
+from accounts.authentication import APIKeyAuthentication, StaffSessionAuthentication
 from accounts.errors import error_body
+from accounts.openapi import NO_BODY, SERVER_BUSY
 from accounts.permissions import HasScope
 from assistants.models import Assistant
+from calls.capacity import ensure_room
 from calls.gateway import gateway_for
 from calls.ranges import parse_range
 from calls.selectors import call_list, calls_for, transcript_status
 from calls.serializers import (
+    CallAnalysisSerializer,
     CallListQuery,
+    CallSerializer,
+    CallTranscriptsSerializer,
     CreateWidgetCallSerializer,
+    InitiateCallResponseSerializer,
     InitiateCallSerializer,
-    call_representation,
-    transcript_entry_representation,
+    WidgetCallResponseSerializer,
 )
 from calls.services import CallNotAllowed, call_create
 from widgets.models import Widget
@@ -41,14 +49,14 @@ class CallCollectionView(OrgAPIView):
         summary="List calls",
         operation_id="calls_list",
         parameters=[CallListQuery],
-        responses=OpenApiResponse(description="Calls fetched"),
+        responses=OpenApiResponse(CallSerializer(many=True), description="Calls fetched"),
     )
     def get(self, request):
         query = CallListQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         calls = call_list(organization=self.organization, filters=query.validated_data)
         items, meta = paginate(calls, query.validated_data)
-        return ok("Calls fetched", [call_representation(c) for c in items], meta=meta)
+        return ok("Calls fetched", CallSerializer(items, many=True).data, meta=meta)
 
 
 class CallInitiateView(OrgAPIView):
@@ -57,9 +65,16 @@ class CallInitiateView(OrgAPIView):
     @extend_schema(
         summary="Start a web call",
         request=InitiateCallSerializer,
-        responses={201: OpenApiResponse(description="Call initiated; connect to gateway.url")},
+        responses={
+            201: OpenApiResponse(
+                InitiateCallResponseSerializer, description="Call initiated; connect to gateway.url"
+            ),
+            404: OpenApiResponse(description="No assistant with this id in your organization"),
+            503: SERVER_BUSY,
+        },
     )
     def post(self, request):
+        ensure_room()  # 503 + Retry-After while this process carries MAX_CONCURRENT_CALLS
         serializer = InitiateCallSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -74,17 +89,22 @@ class CallInitiateView(OrgAPIView):
             )
         except CallNotAllowed as exc:
             return not_allowed_response(exc)
-        return ok(
-            "Call initiated with location data",
-            status=201,
-            callId=call.id,
-            gateway=gateway_for(request=request, call=call, token=token),
-        )
+        body = {
+            "status": True,
+            "message": "Call initiated with location data",
+            "callId": call.id,
+            "gateway": gateway_for(request=request, call=call, token=token),
+        }
+        return Response(InitiateCallResponseSerializer(body).data, status=201)
 
 
 class WidgetCreateCallView(APIView):
-    """create-call: from a browser on an allowed origin (no key), or server to server with a key."""
+    """create-call: from a browser on an allowed origin (no key), or server to server with a key.
 
+    The admin's live preview, on this server's own origin, is authorised by the signed-in staff
+    user's session instead (CSRF-checked): see `preview_allowed`."""
+
+    authentication_classes = [APIKeyAuthentication, StaffSessionAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "widget_call"
@@ -92,10 +112,26 @@ class WidgetCreateCallView(APIView):
 
     @extend_schema(
         summary="Create a widget call",
+        # An API key, or none (a browser on an allowed origin). The staff session is the admin
+        # preview's own way in, not part of the public API.
+        auth=[{"ApiKeyHeader": []}, {"BearerKey": []}, {}],
         request=CreateWidgetCallSerializer,
-        responses={201: OpenApiResponse(description="Call created; connect to gateway.url")},
+        responses={
+            201: OpenApiResponse(
+                WidgetCallResponseSerializer, description="Call created; connect to gateway.url"
+            ),
+            401: OpenApiResponse(
+                description="Neither an API key nor an Origin, or an unknown or revoked key"
+            ),
+            403: OpenApiResponse(
+                description="The key lacks `widgets:write`, or the widget does not allow the origin"
+            ),
+            404: OpenApiResponse(description="No widget with this id (in the key's organization)"),
+            503: SERVER_BUSY,
+        },
     )
     def post(self, request):
+        ensure_room()  # 503 + Retry-After while this process carries MAX_CONCURRENT_CALLS
         serializer = CreateWidgetCallSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -106,7 +142,7 @@ class WidgetCreateCallView(APIView):
         )
         origin = ""
         consent = None
-        if request.auth is not None:
+        if request.auth is not None:  # an API key
             HasScope().has_permission(request, self)
             if widget is None or widget.organization_id != request.auth.organization_id:
                 raise exceptions.NotFound("Widget not found.")
@@ -118,7 +154,10 @@ class WidgetCreateCallView(APIView):
                 )
             if widget is None:
                 raise exceptions.NotFound("Widget not found.")
-            if not origin_allowed(widget=widget, origin=origin, own=own_origin(request)):
+            if not (
+                origin_allowed(widget=widget, origin=origin)
+                or self.preview_allowed(request, widget, origin)
+            ):
                 raise exceptions.PermissionDenied(
                     f"Calls from {origin} are not allowed for this widget (see its allowed_origins)."
                 )
@@ -134,13 +173,27 @@ class WidgetCreateCallView(APIView):
             )
         except CallNotAllowed as exc:
             return not_allowed_response(exc)
-        return ok(
-            "Call created",
-            status=201,
-            call_id=call.id,
-            assistant_id=call.assistant_id,
-            gateway=gateway_for(request=request, call=call, token=token),
-        )
+        body = {
+            "status": True,
+            "message": "Call created",
+            "call_id": call.id,
+            "assistant_id": call.assistant_id,
+            "gateway": gateway_for(request=request, call=call, token=token),
+        }
+        return Response(WidgetCallResponseSerializer(body).data, status=201)
+
+    @staticmethod
+    def preview_allowed(request, widget: Widget, origin: str) -> bool:
+        """The admin's live preview: a page of this server's own origin, with the session of a
+        staff user (StaffSessionAuthentication) of the widget's organization (superusers: any).
+        The call records that origin; the call socket then accepts it from there only."""
+        user = request.user
+        if not getattr(user, "is_staff", False) or origin.lower() != own_origin(request):
+            return False
+        if user.is_superuser:
+            return True
+        organization = user_organization(user)
+        return organization is not None and organization.pk == widget.organization_id
 
     @staticmethod
     def consent_record(widget: Widget, consent: dict | None, origin: str) -> dict | None:
@@ -169,15 +222,17 @@ class CallDetailBase(OrgAPIView):
 
 
 class CallDetailView(CallDetailBase):
-    @extend_schema(summary="Read a call", responses=OpenApiResponse(description="Call fetched"))
+    @extend_schema(
+        summary="Read a call", responses=OpenApiResponse(CallSerializer, description="Call fetched")
+    )
     def get(self, request, call_id: str):
-        return ok("Call fetched", call_representation(self.get_call(call_id)))
+        return ok("Call fetched", CallSerializer(self.get_call(call_id)).data)
 
 
 class CallTranscriptsView(CallDetailBase):
     @extend_schema(
         summary="Read a call's transcript",
-        responses=OpenApiResponse(description="Transcripts fetched"),
+        responses=OpenApiResponse(CallTranscriptsSerializer, description="Transcripts fetched"),
     )
     def get(self, request, call_id: str):
         call = self.get_call(call_id)
@@ -185,14 +240,15 @@ class CallTranscriptsView(CallDetailBase):
         data = {
             "call_id": call.id,
             "transcript_status": transcript_status(call, len(entries)),
-            "transcripts": [transcript_entry_representation(e) for e in entries],
+            "transcripts": entries,
         }
-        return ok("Transcripts fetched", data)
+        return ok("Transcripts fetched", CallTranscriptsSerializer(data).data)
 
 
 class CallAnalysisView(CallDetailBase):
     @extend_schema(
-        summary="Read a call's analysis", responses=OpenApiResponse(description="Analysis fetched")
+        summary="Read a call's analysis",
+        responses=OpenApiResponse(CallAnalysisSerializer, description="Analysis fetched"),
     )
     def get(self, request, call_id: str):
         call = self.get_call(call_id)
@@ -204,7 +260,7 @@ class CallAnalysisView(CallDetailBase):
             "outcome": analysis.get("outcome"),
             "extracted_data": analysis.get("extracted_data", {}),
         }
-        return ok("Analysis fetched", data)
+        return ok("Analysis fetched", CallAnalysisSerializer(data).data)
 
 
 class CallRecordingView(CallDetailBase):
@@ -212,7 +268,22 @@ class CallRecordingView(CallDetailBase):
 
     @extend_schema(
         summary="Download a call's recording (WAV, range requests supported)",
-        responses={(200, "audio/wav"): bytes},
+        parameters=[
+            OpenApiParameter(
+                "Range",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="One byte range, e.g. `bytes=0-1023` (RFC 9110).",
+            )
+        ],
+        responses={
+            (200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="The recording"),
+            (206, "audio/wav"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The requested range (see `Content-Range`)"
+            ),
+            404: OpenApiResponse(description="No such call, or it has no recording (yet)"),
+            416: OpenApiResponse(NO_BODY, description="The range is outside the recording"),
+        },
     )
     def get(self, request, call_id: str):
         call = self.get_call(call_id)

@@ -21,4 +21,4 @@ then
 fi
 echo "Scale-out pass: the API and call socket suites on PostgreSQL + Redis"
 DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" "$BIN/python" -m pytest -q -p no:cacheprovider \
-  tests/accounts tests/assistants tests/widgets tests/calls
+  tests/accounts tests/assistants tests/widgets tests/calls tests/webhooks

@@ -113,6 +113,18 @@ def no_api_key_in_logs():
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _jobs_run_inline():
+    """Jobs run in-line after commit in the test process (no worker needed); the tests of the
+    worker itself start a real one with JOBS_SYNC off."""
+    from django.conf import settings
+
+    saved = settings.JOBS_SYNC
+    settings.JOBS_SYNC = True
+    yield
+    settings.JOBS_SYNC = saved
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters (create-call rate limit) live in the cache: start each test clean."""

@@ -12,6 +12,8 @@ from accounts.models import ALL_SCOPES, APIKey
 from accounts.services import api_key_revoke
 from assistants.models import Assistant, KnowledgeEntry
 from calls.models import Call, TranscriptEntry
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.services import endpoint_create, endpoint_send_test
 from widgets.models import Widget, WidgetOrigin
 
 
@@ -81,6 +83,44 @@ ENDPOINTS = [
     Endpoint("calls-get", "GET", "/v1/calls/{call}", "calls:read"),
     Endpoint("calls-transcripts", "GET", "/v1/calls/{call}/transcripts", "calls:read"),
     Endpoint("calls-analysis", "GET", "/v1/calls/{call}/analysis", "calls:read"),
+    Endpoint("webhooks-list", "GET", "/v1/webhooks", "webhooks:read"),
+    Endpoint(
+        "webhooks-create",
+        "POST",
+        "/v1/webhooks",
+        "webhooks:write",
+        201,
+        {"url": "https://hooks.example.com/new", "events": ["call.ended"]},
+    ),
+    Endpoint("webhooks-get", "GET", "/v1/webhooks/{webhook}", "webhooks:read"),
+    Endpoint(
+        "webhooks-patch",
+        "PATCH",
+        "/v1/webhooks/{webhook}",
+        "webhooks:write",
+        body={"description": "Changed"},
+    ),
+    Endpoint("webhooks-delete", "DELETE", "/v1/webhooks/{webhook}", "webhooks:write"),
+    Endpoint(
+        "webhooks-rotate-secret", "POST", "/v1/webhooks/{webhook}/rotate-secret", "webhooks:write"
+    ),
+    Endpoint("webhooks-test", "POST", "/v1/webhooks/{webhook}/test", "webhooks:write", 202),
+    Endpoint("webhooks-deliveries", "GET", "/v1/webhooks/{webhook}/deliveries", "webhooks:read"),
+    Endpoint(
+        "webhooks-delivery-replay",
+        "POST",
+        "/v1/webhooks/{webhook}/deliveries/{delivery}/replay",
+        "webhooks:write",
+        202,
+    ),
+    Endpoint(
+        "webhooks-replay-failed",
+        "POST",
+        "/v1/webhooks/{webhook}/replay-failed",
+        "webhooks:write",
+        202,
+        {"since": "2020-01-01T00:00:00Z"},
+    ),
 ]
 IDS = [e.name for e in ENDPOINTS]
 OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e.path or callable(e.body)]
@@ -88,6 +128,7 @@ LIST_ENDPOINTS = {
     "assistants-list": "assistant",
     "widgets-list": "widget",
     "calls-list": "call",
+    "webhooks-list": "webhook",
 }
 
 
@@ -96,7 +137,16 @@ def build_world(org, make_assistant, make_widget, make_call) -> dict:
     widget = make_widget(org, assistant=assistant, allowed_origins=["https://a.example.com"])
     call = make_call(org, assistant=assistant, widget=widget, status="completed")
     TranscriptEntry.objects.create(call=call, seq=0, role="user", text="hello")
-    return {"assistant": assistant.id, "widget": widget.id, "call": call.id}
+    webhook, _ = endpoint_create(organization=org, url="https://hooks.example.com/in")
+    delivery = endpoint_send_test(endpoint=webhook)  # its queue message never runs here
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed")
+    return {
+        "assistant": assistant.id,
+        "widget": widget.id,
+        "call": call.id,
+        "webhook": webhook.id,
+        "delivery": delivery.id,
+    }
 
 
 @pytest.fixture
@@ -106,7 +156,17 @@ def world(organization, make_assistant, make_widget, make_call):
 
 def database_state() -> dict:
     """Everything the API could change, as plain data."""
-    models = (Assistant, KnowledgeEntry, Widget, WidgetOrigin, Call, TranscriptEntry)
+    models = (
+        Assistant,
+        KnowledgeEntry,
+        Widget,
+        WidgetOrigin,
+        Call,
+        TranscriptEntry,
+        WebhookEndpoint,
+        WebhookDelivery,
+        WebhookAttempt,
+    )
     state = {}
     for model in models:
         rows = []

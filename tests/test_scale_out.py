@@ -20,30 +20,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "e2e"))
 
-from liveserver import LiveServer, free_port  # noqa: E402
+from liveserver import LiveServer, free_port, fresh_postgres_database  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-PG_ADMIN = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 @pytest.fixture(scope="module")
 def database_url():
-    psycopg = pytest.importorskip("psycopg")
     redis = pytest.importorskip("redis")
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
         redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
     except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL ({PG_ADMIN}) or Redis ({REDIS}) not reachable: {exc}")
-    name = f"vw_scaleout_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        pytest.skip(f"Redis ({REDIS}) not reachable: {exc}")
+    with fresh_postgres_database("vw_scaleout") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

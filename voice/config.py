@@ -10,7 +10,10 @@ from typing import Any
 class ProviderSpec:
     """Which provider to use for a capability, by registry name, and its options.
 
-    Options may carry credentials (``api_key``); they are never logged nor put in events.
+    Options are declared per provider in :mod:`voice.providers.options`: identity and
+    operator options build the (shared) provider, tuning options apply per call.  They may
+    carry credentials (``api_key``, from the operator's endpoint); those are never logged
+    nor put in events.
     """
 
     name: str

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.middleware.csrf import get_token
 
 from accounts.admin_scoping import OrganizationScopedAdmin
 from widgets.models import Widget, WidgetOrigin
@@ -73,4 +74,9 @@ class WidgetAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         base = f"{request.scheme}://{request.get_host()}"
         context["embed_snippet"] = embed_snippet(obj, base) if obj else ""
+        # A saved widget's preview can start a real call: create-call accepts this server's
+        # own origin with the staff session (CSRF-checked), see calls.views.WidgetCreateCallView.
+        context["preview_call"] = (
+            {"widgetId": obj.id, "csrfToken": get_token(request)} if obj else None
+        )
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api import StrictSerializerMixin
-from accounts.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from accounts.fields import (
+    ObjectIdField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
+from accounts.openapi import BareBody
 from assistants.models import Assistant
 from widgets.models import MAX_RADIUS, Widget
-from widgets.validators import normalize_origin, validate_color, validate_plain_text
+from widgets.validators import COLOR_RE, normalize_origin, validate_color, validate_plain_text
 
 COLOR_FIELDS = (
     "background_color",
@@ -27,6 +34,7 @@ def _django_to_drf(func, value, **kwargs):
         raise serializers.ValidationError(exc.messages) from exc
 
 
+@extend_schema_field({"type": "string", "pattern": COLOR_RE.pattern, "example": "#0EA5E9"})
 class ColorField(StrictCharField):
     def to_internal_value(self, data):
         return _django_to_drf(validate_color, super().to_internal_value(data))
@@ -59,7 +67,7 @@ class OriginListField(serializers.ListField):
 class WidgetWriteSerializer(StrictSerializerMixin, serializers.Serializer):
     """The update body of the widgets API (seed 001's UpdateWidgetDTO), every field optional."""
 
-    assistantId = StrictCharField(required=False, allow_null=True, max_length=24)  # noqa: N815
+    assistantId = ObjectIdField(required=False, allow_null=True)  # noqa: N815
     background_color = ColorField(required=False)
     text_color = ColorField(required=False)
     button_color = ColorField(required=False)
@@ -108,22 +116,31 @@ APPEARANCE_FIELDS = (
 )
 
 
-def widget_appearance(widget: Widget) -> dict:
-    return {name: getattr(widget, name) for name in APPEARANCE_FIELDS}
+class WidgetSerializer(serializers.ModelSerializer):
+    """A widget as the API shows it (seed 001), with the snippet that embeds it on a page
+    served from `context["embed_base"]` (this server's scheme and host)."""
 
+    assistantId = serializers.CharField(source="assistant_id", allow_null=True, read_only=True)  # noqa: N815
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(), source="allowed_origin_list", read_only=True
+    )
+    embed_code = serializers.SerializerMethodField()
 
-def widget_representation(widget: Widget, *, embed_base: str | None = None) -> dict:
-    data = {
-        "id": widget.id,
-        "assistantId": widget.assistant_id,
-        **widget_appearance(widget),
-        "allowed_origins": widget.allowed_origin_list,
-        "created_at": serializers.DateTimeField().to_representation(widget.created_at),
-        "updated_at": serializers.DateTimeField().to_representation(widget.updated_at),
-    }
-    if embed_base is not None:
-        data["embed_code"] = embed_snippet(widget, embed_base)
-    return data
+    class Meta:
+        model = Widget
+        fields = [
+            "id",
+            "assistantId",
+            *APPEARANCE_FIELDS,
+            "allowed_origins",
+            "created_at",
+            "updated_at",
+            "embed_code",
+        ]
+        read_only_fields = ["id", *APPEARANCE_FIELDS, "created_at", "updated_at"]
+
+    def get_embed_code(self, widget: Widget) -> str:
+        return embed_snippet(widget, self.context["embed_base"])
 
 
 def embed_snippet(widget: Widget, base_url: str) -> str:
@@ -133,12 +150,23 @@ def embed_snippet(widget: Widget, base_url: str) -> str:
     )
 
 
-def widget_public_config(widget: Widget, *, origin_allowed: bool) -> dict:
-    """What the embed script needs to render: appearance and texts, nothing private."""
-    return {
-        "id": widget.id,
-        **widget_appearance(widget),
-        "terms_sha256": widget.terms_sha256,
-        "available": bool(widget.assistant_id and widget.assistant.enabled),
-        "origin_allowed": origin_allowed,
-    }
+class WidgetPublicConfigSerializer(BareBody, serializers.ModelSerializer):
+    """What the embed script needs to render: appearance and texts, nothing private. The
+    whole body (no envelope); `context["origin_allowed"]` says whether the asking page's
+    origin may start calls."""
+
+    terms_sha256 = serializers.CharField(read_only=True)
+    available = serializers.SerializerMethodField()
+    origin_allowed = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Widget
+        fields = ["id", *APPEARANCE_FIELDS, "terms_sha256", "available", "origin_allowed"]
+        read_only_fields = ["id", *APPEARANCE_FIELDS]
+
+    def get_available(self, widget: Widget) -> bool:
+        """Whether calls can start: the widget has an assistant, and it is enabled."""
+        return bool(widget.assistant_id and widget.assistant.enabled)
+
+    def get_origin_allowed(self, widget: Widget) -> bool:
+        return self.context["origin_allowed"]

@@ -5,9 +5,9 @@ from widgets import views
 urlpatterns = [
     path("widgets", views.WidgetCollectionView.as_view(), name="widget-list"),
     path(
-        "widgets/<str:widget_id>/public",
+        "widgets/<oid:widget_id>/public",
         views.WidgetPublicConfigView.as_view(),
         name="widget-public",
     ),
-    path("widgets/<str:widget_id>", views.WidgetDetailView.as_view(), name="widget-detail"),
+    path("widgets/<oid:widget_id>", views.WidgetDetailView.as_view(), name="widget-detail"),
 ]

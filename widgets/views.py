@@ -7,15 +7,24 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import OrgAPIView, ok, paginate
+from accounts.api import OrgAPIView, PageQuery, ok, paginate, request_object
 from widgets.models import Widget
-from widgets.origins import origin_allowed, own_origin
-from widgets.serializers import WidgetWriteSerializer, widget_public_config, widget_representation
+from widgets.origins import origin_allowed
+from widgets.serializers import (
+    WidgetPublicConfigSerializer,
+    WidgetSerializer,
+    WidgetWriteSerializer,
+)
 from widgets.services import widget_create, widget_delete, widget_update
 
 
 def base_url(request) -> str:
     return f"{request.scheme}://{request.get_host()}"
+
+
+def embed_context(request) -> dict:
+    """What WidgetSerializer needs: the base URL the embed snippet loads the script from."""
+    return {"embed_base": base_url(request)}
 
 
 def widgets_for(organization):
@@ -28,27 +37,28 @@ class WidgetCollectionView(OrgAPIView):
     @extend_schema(
         summary="List widgets",
         operation_id="widgets_list",
-        responses=OpenApiResponse(description="Widgets fetched"),
+        parameters=[PageQuery],
+        responses=OpenApiResponse(WidgetSerializer(many=True), description="Widgets fetched"),
     )
     def get(self, request):
         items, meta = paginate(widgets_for(self.organization), request.query_params)
-        data = [widget_representation(w, embed_base=base_url(request)) for w in items]
+        data = WidgetSerializer(items, many=True, context=embed_context(request)).data
         return ok("Widgets fetched", data, meta=meta)
 
     @extend_schema(
         summary="Create a widget (no body needed: good defaults)",
         request=WidgetWriteSerializer,
-        responses={201: OpenApiResponse(description="Widget created")},
+        responses={201: OpenApiResponse(WidgetSerializer, description="Widget created")},
     )
     def post(self, request):
-        serializer = WidgetWriteSerializer(data=request.data or {}, organization=self.organization)
+        # An empty body creates a widget with defaults (seed 001); a non-object body is a 400.
+        serializer = WidgetWriteSerializer(
+            data=request_object(request), organization=self.organization
+        )
         serializer.is_valid(raise_exception=True)
         widget = widget_create(organization=self.organization, data=serializer.validated_data)
-        return ok(
-            "Widget created",
-            widget_representation(widget, embed_base=base_url(request)),
-            status=201,
-        )
+        data = WidgetSerializer(widget, context=embed_context(request)).data
+        return ok("Widget created", data, status=201)
 
 
 class WidgetDetailView(OrgAPIView):
@@ -57,25 +67,31 @@ class WidgetDetailView(OrgAPIView):
     def get_object(self, widget_id: str) -> Widget:
         return get_object_or_404(widgets_for(self.organization), pk=widget_id)
 
-    @extend_schema(summary="Read a widget", responses=OpenApiResponse(description="Widget fetched"))
+    @extend_schema(
+        summary="Read a widget",
+        responses=OpenApiResponse(WidgetSerializer, description="Widget fetched"),
+    )
     def get(self, request, widget_id: str):
         widget = self.get_object(widget_id)
-        return ok("Widget fetched", widget_representation(widget, embed_base=base_url(request)))
+        return ok("Widget fetched", WidgetSerializer(widget, context=embed_context(request)).data)
 
     @extend_schema(
         summary="Update a widget",
         request=WidgetWriteSerializer,
-        responses=OpenApiResponse(description="Widget updated"),
+        responses=OpenApiResponse(WidgetSerializer, description="Widget updated"),
     )
     def patch(self, request, widget_id: str):
         widget = self.get_object(widget_id)
-        serializer = WidgetWriteSerializer(data=request.data, organization=self.organization)
+        serializer = WidgetWriteSerializer(
+            data=request_object(request), organization=self.organization
+        )
         serializer.is_valid(raise_exception=True)
         widget = widget_update(widget=widget, data=serializer.validated_data)
-        return ok("Widget updated", widget_representation(widget, embed_base=base_url(request)))
+        return ok("Widget updated", WidgetSerializer(widget, context=embed_context(request)).data)
 
     @extend_schema(
-        summary="Delete a widget", responses=OpenApiResponse(description="Widget deleted")
+        summary="Delete a widget",
+        responses=OpenApiResponse(description="Widget deleted; `data` is null"),
     )
     def delete(self, request, widget_id: str):
         widget_delete(widget=self.get_object(widget_id))
@@ -91,17 +107,17 @@ class WidgetPublicConfigView(APIView):
     @extend_schema(
         summary="Public widget configuration (for the embed script)",
         auth=[],
-        responses=OpenApiResponse(description="Appearance, texts and whether this origin may call"),
+        responses=OpenApiResponse(
+            WidgetPublicConfigSerializer,
+            description="Appearance, texts and whether this origin may call (no envelope)",
+        ),
     )
     def get(self, request, widget_id: str):
         widget = get_object_or_404(Widget.objects.select_related("assistant"), pk=widget_id)
         origin = request.headers.get("Origin")
-        allowed = (
-            origin_allowed(widget=widget, origin=origin, own=own_origin(request))
-            if origin
-            else True
-        )
-        response = Response(widget_public_config(widget, origin_allowed=allowed))
+        allowed = origin_allowed(widget=widget, origin=origin) if origin else True
+        config = WidgetPublicConfigSerializer(widget, context={"origin_allowed": allowed})
+        response = Response(config.data)
         patch_cache_control(response, public=True, max_age=60)
         patch_vary_headers(response, ["Origin"])
         return response

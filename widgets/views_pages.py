@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
+from accounts.ids import is_object_id
 from widgets.models import Widget
 
 DEMO_ORGANIZATION = "Demo"
@@ -19,14 +21,19 @@ def _other_origin(request) -> str:
 
 
 def demo_page(request) -> HttpResponse:
-    widget_id = request.GET.get("widget", "")
-    widget = Widget.objects.filter(pk=widget_id).first() if widget_id else None
-    if widget is None:
-        widget = (
-            Widget.objects.filter(organization__name=DEMO_ORGANIZATION)
-            .order_by("created_at")
-            .first()
-        )
+    """The demo organization's first widget, or its widget `?widget=ID`; any organization's
+    widget only with DJANGO_DEBUG (development). Anything else is a 404: this public page on
+    the server's own origin must not host other organizations' widgets."""
+    widgets = Widget.objects.all()
+    if not settings.DEBUG:
+        widgets = widgets.filter(organization__name=DEMO_ORGANIZATION)
+    widget_id = request.GET.get("widget")
+    if widget_id is None:
+        widget = widgets.order_by("created_at").first()
+    else:
+        widget = widgets.filter(pk=widget_id).first() if is_object_id(widget_id) else None
+        if widget is None:
+            raise Http404("No such demo widget.")
     return render(
         request,
         "demo.html",

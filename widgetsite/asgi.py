@@ -12,11 +12,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from calls.reaper import start_reaper  # noqa: E402
 from widgetsite.routing import websocket_urlpatterns  # noqa: E402
-
-# Calls left in progress by a previous process are ended as failed (server_restart).
-start_reaper()
 
 application = ProtocolTypeRouter(
     {

@@ -95,13 +95,19 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_q",
+    "jobs",
     "accounts",
     "assistants",
     "widgets",
     "calls",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
+    # First: oversized bodies (413) and NUL in paths or query parameters are refused before
+    # any other work (accounts/middleware.py).
+    "accounts.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "widgets.cors.WidgetCorsMiddleware",
@@ -179,12 +185,18 @@ warnings.filterwarnings("ignore", message="No directory at")
 
 MEDIA_ROOT = Path(os.environ.get("RECORDINGS_DIR", VAR_DIR / "recordings"))
 
+# The largest request body (bytes); larger ones get a 413 before any work. The largest valid
+# API body, an assistant with 500 knowledge entries at their length limits, is about 1.3 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Bounded size and depth, no unstorable text (NUL, lone surrogates): accounts/parsers.py.
+    "DEFAULT_PARSER_CLASSES": ["accounts.parsers.BoundedJSONParser"],
+    # The envelope and the error statuses, documented once for every operation.
+    "DEFAULT_SCHEMA_CLASS": "accounts.openapi.EnvelopeAutoSchema",
     "EXCEPTION_HANDLER": "accounts.errors.envelope_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "NUM_PROXIES": 1 if TRUST_PROXY_HEADERS else 0,
@@ -204,6 +216,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "tryItOutEnabled": True},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets shared by fields of the same name get their own component names.
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusCodeEnum": "calls.serializers.STATUS_CODE_CHOICES",
+        "CallStatusEnum": "calls.vocabulary.CallStatus",
+        # `status` of the seed-mandated flat success bodies (always true; errors: false)
+        "SuccessStatusEnum": [(True, True)],
+    },
 }
 
 # CORS is answered only for origins some widget allows (see widgets.cors), and only on
@@ -211,6 +230,27 @@ SPECTACULAR_SETTINGS = {
 CORS_URLS_REGEX = r"^/v1/widgets/(create-call|[0-9a-f]{24}/public)/?$"
 CORS_ALLOW_HEADERS = ["content-type", "x-api-key", "authorization"]
 CORS_PREFLIGHT_MAX_AGE = 600
+
+# Background jobs: django-q2 on the ORM broker (the database is the queue: no extra service,
+# SQLite or PostgreSQL). A job leased by a worker that dies is re-delivered after `retry`
+# seconds, so `retry` must exceed `timeout`. `python manage.py worker` runs a worker.
+JOBS_SYNC = env_bool("JOBS_SYNC", False)  # run jobs in-line (tests, scripts): no worker needed
+_jobs_timeout = env_int("JOBS_TIMEOUT_SECONDS", 60, minimum=5, maximum=3600)
+Q_CLUSTER = {
+    "name": "voicewidget",
+    "orm": "default",
+    "workers": env_int("JOBS_WORKERS", 2, minimum=1, maximum=64),
+    "timeout": _jobs_timeout,
+    "retry": env_int("JOBS_RETRY_SECONDS", _jobs_timeout + 30, minimum=_jobs_timeout + 1),
+    "max_attempts": 10,
+    "ack_failures": True,  # a job that raised is done; the rows and sweepers decide what is left
+    "save_limit": 200,
+    "catch_up": False,
+    "scheduler": False,  # periodic jobs are ticked by `manage.py worker` (seconds, not minutes)
+    "poll": 0.1,
+    "guard_cycle": 0.5,
+    "label": "Jobs",
+}
 
 # Calls and the realtime gateway.
 CALL_TOKEN_TTL_SECONDS = env_int("CALL_TOKEN_TTL_SECONDS", 60, minimum=5, maximum=60)
@@ -240,3 +280,93 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"daphne": {"level": "WARNING"}},
 }
+
+# Webhooks, and encryption at rest of stored secrets (webhook signing secrets, provider
+# credentials; see accounts/crypto.py).
+
+
+def _field_encryption_keys() -> list[str]:
+    """Fernet keys, newest first: FIELD_ENCRYPTION_KEY (comma-separated while rotating), else
+    FIELD_ENCRYPTION_KEY_FILE or var/field_key (made by `make`)."""
+    from cryptography.fernet import Fernet
+
+    raw = os.environ.get("FIELD_ENCRYPTION_KEY", "")
+    key_file = Path(os.environ.get("FIELD_ENCRYPTION_KEY_FILE", "") or VAR_DIR / "field_key")
+    if not raw and key_file.exists():
+        try:
+            raw = key_file.read_text().replace("\n", ",")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{key_file} cannot be read: {exc}") from exc
+    if not raw and os.environ.get("PYTEST_VERSION"):
+        # Tests need no key file: a key derived from the (test) secret key.
+        import base64
+        import hashlib
+
+        digest = hashlib.sha256(f"field-encryption:{SECRET_KEY}".encode()).digest()
+        raw = base64.urlsafe_b64encode(digest).decode()
+    if not raw and DEBUG:
+        # Local development without `make`: make the file once, as `make` would.
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(Fernet.generate_key().decode() + "\n")
+        raw = key_file.read_text()
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        raise ImproperlyConfigured(
+            "Set FIELD_ENCRYPTION_KEY (a Fernet key: `python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'`), or run `make install`, which "
+            "creates var/field_key. Keep it: stored secrets cannot be read without it."
+        )
+    for key in keys:
+        try:
+            Fernet(key.encode())
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64-encoded bytes), "
+                "comma-separated, newest first."
+            ) from exc
+    return keys
+
+
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
+# Webhook URLs must be https and resolve to public addresses; these loosen it for local
+# development and the test suite (never in production: they let API users reach your LAN).
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_TIMEOUT_SECONDS = 10  # seed 002: a receiver has 10 s to answer
+# The waits before retries, in seconds; only tests and trials shorten the default schedule
+# (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+try:
+    WEBHOOK_RETRY_SCHEDULE_SECONDS = [
+        int(v) for v in env_list("WEBHOOK_RETRY_SCHEDULE_SECONDS") if 0 < int(v) <= 86400
+    ] or None
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "WEBHOOK_RETRY_SCHEDULE_SECONDS must be comma-separated whole seconds"
+    ) from exc
+
+# Calls one process carries at once (speech runs on its CPU): over it, create-call and
+# initiate answer 503 with Retry-After and a hello on the call socket is closed 4503.
+MAX_CONCURRENT_CALLS = env_int("MAX_CONCURRENT_CALLS", 10, minimum=1, maximum=1000)
+
+# Speech providers
+# Networked speech endpoints (OpenAI-compatible) are the operator's: assistants pick one by
+# name ("options": {"endpoint": "local"}), never a URL or key. JSON, e.g.
+# {"openai": {"base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"},
+#  "local": {"base_url": "http://127.0.0.1:11434/v1", "allow_private": true}}
+# Server paths and process settings of the offline providers (model_dir, model_path,
+# cpu_threads, ...) come from VOICE_PROVIDER_OPTIONS, e.g. {"stt.faster-whisper": {"cpu_threads": 4}}.
+from voice.providers.openai_http import parse_endpoints  # noqa: E402 - framework-free
+from voice.providers.options import operator_options  # noqa: E402
+
+try:
+    VOICE_ENDPOINTS = parse_endpoints(os.environ.get("VOICE_ENDPOINTS", ""), os.environ)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"VOICE_ENDPOINTS: {exc}") from None
+try:
+    VOICE_PROVIDER_OPTIONS = operator_options(os.environ.get("VOICE_PROVIDER_OPTIONS", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"VOICE_PROVIDER_OPTIONS: {exc}") from None
+# Warm providers kept per kind (one per model identity; tuning never adds one).
+VOICE_PROVIDER_CACHE_SIZE = env_int("VOICE_PROVIDER_CACHE_SIZE", 8, minimum=1, maximum=64)

@@ -1,8 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.ids import ObjectIdConverter
 from widgets.views_pages import demo_page
+
+# `<oid:widget_id>` and the like in the apps' urls (registered before they are included).
+register_converter(ObjectIdConverter, "oid")
 
 handler404 = "accounts.errors.json_not_found"
 handler500 = "accounts.errors.json_server_error"
@@ -12,6 +16,7 @@ v1 = [
     path("", include("calls.urls")),
     path("", include("widgets.urls")),
     path("", include("assistants.urls")),
+    path("", include("webhooks.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

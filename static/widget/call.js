@@ -31,21 +31,27 @@ export const TEXT = {
   lost: "The connection to the assistant was lost.",
   server: "The assistant had a problem and the call ended. Please try again later.",
   origin: "This website is not allowed to start calls with this assistant.",
-  busy: "Too many calls were started from this network. Please wait a minute and try again.",
+  busy: "The assistant is busy with other calls right now. Please try again in a moment.",
+  rateLimited: "Too many calls were started from this network. Please wait a minute and try again.",
   expired: "The call could not connect in time. Please start it again.",
   audio: "This browser could not start audio for the call.",
 };
-const CLOSE_TEXT = {
-  4400: TEXT.server,
-  4401: TEXT.expired,
-  4403: TEXT.origin,
+// The call socket's close codes (calls/protocol.py, CloseCode) and what the visitor is told,
+// listed once; tests/calls/test_protocol_vocabulary.py checks the two lists agree. A refusal
+// comes first as {"type": "error", "code"} too (daphne drops close reasons): same texts.
+export const CLOSE_TEXT = Object.freeze({
+  4400: TEXT.server, // missing or malformed query parameters
+  4401: TEXT.expired, // bad or expired token
+  4403: TEXT.origin, // origin not allowed
   4404: "This call no longer exists. Please start a new one.",
-  4408: TEXT.expired,
+  4408: TEXT.expired, // no hello in time
   4409: "This call is already connected or has ended.",
-  1008: "The connection was closed because too many messages were sent.",
-  1009: "The connection was closed because a message was too big.",
-  1011: TEXT.server,
-};
+  4413: "The connection was closed because a message was too big.",
+  4429: "The connection was closed because too many messages were sent.",
+  4500: TEXT.server, // server error: the call ended
+  4503: TEXT.busy, // the server carries its most calls: try again in a moment
+  1011: TEXT.server, // daphne's own, when the server application itself crashes
+});
 const END_TEXT = {
   hangup: "",
   assistant_ended: "The assistant ended the call.",
@@ -59,7 +65,8 @@ class CallError extends Error {}
 function createCallMessage(status, body) {
   if (status === 403) return TEXT.origin;
   if (status === 404) return "This voice widget no longer exists.";
-  if (status === 429) return TEXT.busy;
+  if (status === 429) return TEXT.rateLimited;
+  if (status === 503) return TEXT.busy; // MAX_CONCURRENT_CALLS: the server is full
   if (status === 400 && body) {
     const errors = body.errors || {};
     const first = Object.values(errors).flat()[0];
@@ -70,8 +77,10 @@ function createCallMessage(status, body) {
 }
 
 export class Call {
-  constructor({ host, widgetId, consent, ctx, ui }) {
+  constructor({ host, widgetId, consent, ctx, ui, csrfToken = "" }) {
     this.host = host;
+    // Only the admin's live preview has one: create-call then goes with the staff session.
+    this.csrfToken = csrfToken;
     this.widgetId = widgetId;
     this.consent = consent;
     this.ctx = ctx;
@@ -166,8 +175,10 @@ export class Call {
       res = await fetch(`${host}/v1/widgets/create-call`, {
         method: "POST",
         mode: "cors",
-        credentials: "omit",
-        headers: { "Content-Type": "application/json" },
+        credentials: this.csrfToken ? "same-origin" : "omit",
+        headers: this.csrfToken
+          ? { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken }
+          : { "Content-Type": "application/json" },
         body: JSON.stringify(body),
       });
     } catch (_) {
@@ -428,7 +439,7 @@ export class Call {
       case "error":
         if (msg.stage === "webrtc") break; // a late negotiation error: WebSocket audio is on
         if (window.console) console.warn("voice widget: server error", msg.stage, msg.message);
-        this._finish("error", TEXT.server);
+        this._finish("error", CLOSE_TEXT[msg.code] || TEXT.server);
         break;
       case "call.ended":
         this.endedReason = msg.reason || "hangup";

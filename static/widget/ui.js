@@ -97,7 +97,8 @@ export class VoiceWidget extends HTMLElement {
     if (this._call) this._call.hangup(true);
   }
 
-  /** opts: {host, widgetId, config, preview} */
+  /** opts: {host, widgetId, config, preview, csrfToken}: a preview (the admin's) starts calls
+   *  only with a csrfToken, which sends create-call with the signed-in staff user's session. */
   configure(opts) {
     this._opts = { ...this._opts, ...opts };
     this._render();
@@ -186,7 +187,8 @@ export class VoiceWidget extends HTMLElement {
     this._start.hidden = inCall;
     this._end.hidden = !inCall;
     this._mute.hidden = !inCall;
-    this._start.disabled = inCall || !!this._blocker() || !termsOk || !!this._opts.preview;
+    const previewOnly = !!this._opts.preview && !this._opts.csrfToken;
+    this._start.disabled = inCall || !!this._blocker() || !termsOk || previewOnly;
     if (this._accept) this._accept.disabled = inCall;
     if (!inCall && !termsOk && !this._blocker()) this._start.title = MESSAGES.terms;
     else this._start.removeAttribute("title");
@@ -250,6 +252,7 @@ export class VoiceWidget extends HTMLElement {
           : null,
         ctx,
         ui: this,
+        csrfToken: this._opts.csrfToken || "",
       });
     } catch (err) {
       if (ctx) ctx.close().catch(() => {});

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant, KnowledgeEntry
 from assistants.serializers import MASK
+from voice.providers.openai_http import parse_endpoints
 
 CREATE_BODY = {
     "name": "Support",
@@ -155,7 +156,10 @@ class TestUpdate:
         assert response.json()["data"]["knowledge"] == new
         assert list(assistant.knowledge.values_list("question", flat=True)) == ["Q2", "Q3"]
 
-    def test_speech_patch_merges_over_current_stages(self, api, make_assistant):
+    def test_speech_patch_merges_over_current_stages(self, api, make_assistant, settings):
+        settings.VOICE_ENDPOINTS = parse_endpoints(
+            '{"main": {"base_url": "https://a.example"}}', {}
+        )
         assistant = make_assistant(speech={"tts": {"provider": "espeak", "options": {}}})
         response = api.patch(
             f"/v1/assistants/{assistant.id}", {"speech": {"stt": {"provider": "openai"}}}
@@ -182,56 +186,44 @@ class TestUpdate:
 
 @pytest.mark.django_db
 class TestCredentials:
+    """Credentials are the operator's (VOICE_ENDPOINTS): tenants cannot send one, and one
+    stored before that rule is still never shown."""
+
     SECRET = "sk-live-0123456789abcdef"
 
-    def create(self, api):
+    def test_a_credential_sent_by_a_tenant_is_refused_naming_the_option(self, api, settings):
+        settings.VOICE_ENDPOINTS = parse_endpoints(
+            '{"main": {"base_url": "https://a.example"}}', {}
+        )
         body = {
             **CREATE_BODY,
-            "speech": {
+            "speech": {"stt": {"provider": "openai", "options": {"api_key": self.SECRET}}},
+        }
+        response = api.post("/v1/assistants", body)
+        assert response.status_code == 400
+        assert "speech.stt.options.api_key" in response.json()["message"]
+        assert self.SECRET not in response.content.decode()
+        assert Assistant.objects.count() == 0
+
+    def test_a_stored_legacy_credential_is_masked_in_every_response(self, api, make_assistant):
+        assistant = make_assistant(
+            speech={
                 "stt": {"provider": "openai", "options": {"api_key": self.SECRET, "model": "m1"}},
                 "brain": {"provider": "openai", "options": {"Access_Token": "tok-123"}},
-            },
-        }
-        return api.post("/v1/assistants", body)
-
-    def test_credentials_are_masked_in_every_response(self, api):
-        created = self.create(api)
-        assistant_id = created.json()["data"]["id"]
+            }
+        )
         responses = [
-            created,
-            api.get(f"/v1/assistants/{assistant_id}"),
+            api.get(f"/v1/assistants/{assistant.id}"),
             api.get("/v1/assistants"),
-            api.patch(f"/v1/assistants/{assistant_id}", {"name": "Renamed"}),
+            api.patch(f"/v1/assistants/{assistant.id}", {"name": "Renamed"}),
         ]
         for response in responses:
+            assert response.status_code == 200
             assert self.SECRET not in response.content.decode()
             assert "tok-123" not in response.content.decode()
-        speech = created.json()["data"]["speech"]
+        speech = responses[0].json()["data"]["speech"]
         assert speech["stt"]["options"] == {"api_key": MASK, "model": "m1"}
         assert speech["brain"]["options"] == {"Access_Token": MASK}
-        stored = Assistant.objects.get(pk=assistant_id).speech
-        assert stored["stt"]["options"]["api_key"] == self.SECRET
-
-    def test_mask_sent_back_keeps_the_stored_credential(self, api):
-        assistant_id = self.create(api).json()["data"]["id"]
-        shown = api.get(f"/v1/assistants/{assistant_id}").json()["data"]["speech"]
-        shown["stt"]["options"]["model"] = "m2"
-
-        response = api.patch(f"/v1/assistants/{assistant_id}", {"speech": shown})
-
-        assert response.status_code == 200
-        stored = Assistant.objects.get(pk=assistant_id).speech
-        assert stored["stt"]["options"] == {"api_key": self.SECRET, "model": "m2"}
-        assert stored["brain"]["options"] == {"Access_Token": "tok-123"}
-
-    def test_new_credential_replaces_the_stored_one(self, api):
-        assistant_id = self.create(api).json()["data"]["id"]
-        api.patch(
-            f"/v1/assistants/{assistant_id}",
-            {"speech": {"stt": {"provider": "openai", "options": {"api_key": "sk-new"}}}},
-        )
-        stored = Assistant.objects.get(pk=assistant_id).speech
-        assert stored["stt"]["options"] == {"api_key": "sk-new"}
 
 
 @pytest.mark.django_db
@@ -294,3 +286,33 @@ class TestDelete:
     ):
         make_call(assistant=make_assistant(name="Other"), status="in_progress")
         assert api.delete(f"/v1/assistants/{assistant.id}").status_code == 200
+
+
+def test_admin_form_validates_speech_and_free_form_fields_as_the_api_does(assistant):
+    from django.forms import modelform_factory
+
+    from assistants.admin import AssistantAdminForm
+
+    Form = modelform_factory(
+        type(assistant),
+        form=AssistantAdminForm,
+        fields=["name", "system_prompt", "speech", "voice_settings", "dtmf_rules"],
+    )
+    data = {
+        "name": "Support",
+        "system_prompt": "Help.",
+        "speech": '{"tts": {"provider": "piper", "options": {"model_path": "x.onnx"}}}',
+        "voice_settings": '{"k": "' + "x" * 20000 + '"}',
+        "dtmf_rules": "{}",
+    }
+    form = Form(data=data, instance=assistant)
+    assert not form.is_valid()
+    assert "model_path" in str(form.errors["speech"])
+    assert "voice_settings" in form.errors
+    good = Form(
+        data={**data, "speech": '{"tts": {"provider": "espeak"}}', "voice_settings": "{}"},
+        instance=assistant,
+    )
+    assert good.is_valid(), good.errors
+    assert set(good.cleaned_data["speech"]) == {"vad", "stt", "brain", "tts"}
+    assert good.cleaned_data["speech"]["tts"]["provider"] == "espeak"

@@ -118,7 +118,7 @@ class TestFilters:
         "params, name",
         [
             ({"status": "done"}, "status"),
-            ({"status": "7"}, "status"),
+            ({"status": "8"}, "status"),
             ({"type": "phone"}, "type"),
             ({"assistant": "abc"}, "assistant"),
             ({"widget": "665E4A34C65BB95F2F2D72E1"}, "widget"),
@@ -216,3 +216,13 @@ class TestTranscriptsAndAnalysis:
             "outcome": "answered",
             "extracted_data": {"topic": "hours"},
         }
+
+
+@pytest.mark.parametrize(
+    "status, code", [("ringing", 4), ("no_answer", 5), ("busy", 6), ("canceled", 7)]
+)
+def test_phone_statuses_keep_seed_numbers_and_add_their_own(api, make_call, status, code):
+    call = make_call(status=status)
+    body = api.get("/v1/calls", {"status": str(code)}).json()
+    assert [c["id"] for c in body["data"]] == [call.id]
+    assert body["data"][0]["status"] == code and body["data"][0]["status_label"] == status

@@ -254,6 +254,11 @@ class TestPublicConfig:
 class TestRateLimit:
     """create-call is limited to 30 a minute per client address (per key with a key)."""
 
+    @pytest.fixture(autouse=True)
+    def _room_for_the_calls(self, settings):
+        # 30 queued calls at once: the concurrent-calls limit is not what is tested here.
+        settings.MAX_CONCURRENT_CALLS = 100
+
     def post_from(self, anon, widget, address, **headers):
         return anon.post(
             CREATE_CALL,

@@ -1,11 +1,14 @@
-"""The admin's live preview renders the real widget UI (static/widget/ui.js) from the form."""
+"""The admin's live preview renders the real widget UI (static/widget/ui.js) from the form,
+and starts a real call with the staff session (this server's own origin is in no widget's
+allowed_origins: the session, CSRF-checked, is what allows it)."""
 
 from __future__ import annotations
 
 import secrets
 
+import httpx
 import pytest
-from widgetpage import HOSTILE_TEXT, computed, hex_to_rgb, shadow
+from widgetpage import HOSTILE_TEXT, computed, debug, hex_to_rgb, shadow, wait_state
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +26,11 @@ def admin_login(daphne_server):
     return "e2e-admin", password
 
 
-def test_admin_preview_is_the_real_widget_and_follows_the_form(
+def test_admin_preview_is_the_real_widget_follows_the_form_and_calls_with_the_staff_session(
     daphne_server, make_widget, chromium, admin_login
 ):
     widget = make_widget(button_color="#123456", card_radius=5, call_to_action="Talk to us")
-    context = chromium.new_context()
+    context = chromium.new_context(permissions=["microphone"])
     page = context.new_page()
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -43,7 +46,7 @@ def test_admin_preview_is_the_real_widget_and_follows_the_form(
         assert computed(page, ".start")["bg"] == hex_to_rgb("#123456")
         assert computed(page, ".card")["radius"] == "5px"
         assert computed(page, ".cta")["text"] == "Talk to us"
-        assert computed(page, ".start")["disabled"]  # a preview never starts calls
+        assert not computed(page, ".start")["disabled"]  # a saved widget's preview can call
 
         page.fill("#id_button_color", "#ABCDEF")
         page.fill("#id_card_radius", "30")
@@ -55,6 +58,30 @@ def test_admin_preview_is_the_real_widget_and_follows_the_form(
         assert computed(page, ".start")["bg"].startswith("rgb(")
         page.wait_for_timeout(300)
         assert shadow(page, "return root.querySelectorAll('img').length;") == 0
+
+        # A real call from the preview, on the server's own origin, which the widget does not
+        # allow: create-call lets the staff session through, and the call socket the same page.
+        page.click("#widget-preview voice-widget .start")
+        page.wait_for_function(
+            "() => ['listening', 'thinking', 'speaking']"
+            ".includes(document.querySelector('voice-widget').debug.state)",
+            timeout=60000,
+        )
+        call_id = debug(page)["callId"]
+        page.click("#widget-preview voice-widget .end")
+        wait_state(page, "ended")
+        call = daphne_server.api("GET", f"/calls/{call_id}", expect=200)["data"]
+        assert call["widget_id"] == widget["id"]
+        assert call["origin"] == base
         assert dialogs == []
     finally:
         context.close()
+
+    # The same request without the session: the own origin alone allows nothing.
+    anonymous = httpx.post(
+        f"{base}/v1/widgets/create-call",
+        json={"widget_id": widget["id"]},
+        headers={"Origin": base},
+        timeout=30,
+    )
+    assert anonymous.status_code == 403, anonymous.text

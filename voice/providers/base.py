@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 
@@ -137,6 +138,48 @@ class Worker:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Tunable:
+    """Per-call tuning without a second model copy.
+
+    ``tuned(**tuning)`` returns a shallow copy sharing the model and the worker thread,
+    with the tuning options applied; it costs a few hundred bytes.  A view never closes
+    what it shares: closing is the base provider's business.  ``tune(**tuning)`` applies
+    them in place (to a provider nobody else uses).  Subclasses list their options in
+    ``TUNING`` and override :meth:`_apply` where an option needs more than an attribute.
+    """
+
+    TUNING: ClassVar[tuple[str, ...]] = ()
+    #: The provider a view was made from (None: this is a base provider).
+    base: Any = None
+
+    def _apply(self, **tuning: Any) -> None:
+        for name, value in tuning.items():
+            setattr(self, name, value)
+
+    def tune(self, **tuning: Any) -> None:
+        unknown = sorted(set(tuning) - set(self.TUNING))
+        if unknown:
+            raise ProviderError(f"{type(self).__name__} has no tuning option {unknown[0]!r}")
+        self._apply(**tuning)
+
+    def tuned(self, **tuning: Any) -> Any:
+        view = copy.copy(self)
+        view.base = self.base or self
+        view.tune(**tuning)
+        return view
+
+    def close(self) -> None:
+        """Stop the worker thread (synchronous; base providers only)."""
+        worker = getattr(self, "_worker", None)
+        if self.base is None and worker is not None:
+            worker.close()
+
+    async def aclose(self) -> None:
+        worker = getattr(self, "_worker", None)
+        if self.base is None and worker is not None:
+            await worker.aclose()
 
 
 async def aclose_provider(provider: Any) -> None:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from voice.providers.base import BrainRequest, ReplyPart, Worker
+from voice.providers.base import BrainRequest, ReplyPart, Tunable, Worker
 from voice.text import substitute
 
 DEFAULT_GOODBYE = (
@@ -21,10 +21,12 @@ DEFAULT_GOODBYE = (
 )
 
 
-class KnowledgeBrain:
-    """Shareable across calls: the embedding model is loaded once, question sets are cached."""
+class KnowledgeBrain(Tunable):
+    """Shareable across calls: the embedding model is loaded once, question sets are cached
+    (views made by :meth:`tuned` share both; ``threshold`` is their tuning)."""
 
     speculative = True  # pure and free: may run before the endpoint is confirmed
+    TUNING = ("threshold",)
 
     def __init__(
         self,
@@ -91,6 +93,3 @@ class KnowledgeBrain:
 
     def warm_up(self) -> None:
         self._worker.run_sync(self._embedder.embed, ["warm up"])  # type: ignore[attr-defined]
-
-    async def aclose(self) -> None:
-        await self._worker.aclose()

@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from voice.providers.base import BrainRequest, ProviderError, ReplyPart
-from voice.providers.openai_http import (
-    DEFAULT_BASE_URL,
-    OpenAiEndpoint,
-    http_error,
-    transport_error,
-)
+from voice.providers.base import BrainRequest, ProviderError, ReplyPart, Tunable
+from voice.providers.openai_http import DEFAULT_BASE_URL, OpenAiEndpoint
 from voice.text import substitute
+
+log = logging.getLogger(__name__)
 
 END_CALL_TOOL = {
     "type": "function",
@@ -32,17 +30,21 @@ VOICE_HINT = (
 )
 
 
-class OpenAiBrain:
-    """Options: ``base_url``, ``api_key``, ``model``, ``temperature``, ``max_tokens``,
-    ``timeout``, ``tools`` (False leaves out ``end_call``), ``extra_body`` (dict merged into
-    the request, e.g. Ollama options)."""
+class OpenAiBrain(Tunable):
+    """The endpoint (``base_url``, ``api_key``, ``allow_private``, named ``endpoint``) is
+    the operator's; tuning: ``model``, ``temperature``, ``max_tokens``, ``timeout``,
+    ``tools`` (False leaves out ``end_call``), ``extra_body`` (extra request fields, e.g.
+    Ollama options; they never replace the model, messages, stream or tools)."""
 
     speculative = False  # costs money and may have side effects: wait for the endpoint
+    TUNING = ("model", "temperature", "max_tokens", "timeout", "tools", "extra_body")
 
     def __init__(
         self,
         base_url: str = DEFAULT_BASE_URL,
         api_key: str = "",
+        allow_private: bool = False,
+        endpoint: str = "",
         model: str = "gpt-4o-mini",
         temperature: float = 0.4,
         max_tokens: int = 300,
@@ -50,7 +52,10 @@ class OpenAiBrain:
         tools: bool = True,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
-        self.endpoint = OpenAiEndpoint(base_url, api_key, timeout)
+        self.endpoint = OpenAiEndpoint(
+            base_url, api_key, allow_private=allow_private, name=endpoint, service="chat service"
+        )
+        self.timeout = float(timeout)
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
         self.tools = tools
         self.extra_body = dict(extra_body or {})
@@ -69,31 +74,31 @@ class OpenAiBrain:
 
     def body(self, request: BrainRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            **(self.extra_body or {}),
+            # Set last: extra fields tune the request, they do not replace what it is.
             "model": self.model,
             "messages": self.messages(request),
             "stream": True,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
         }
+        body.pop("tools", None)
         if self.tools:
             body["tools"] = [END_CALL_TOOL]
-        body.update(self.extra_body)
         return body
 
     async def reply(self, request: BrainRequest) -> AsyncIterator[ReplyPart]:
         said_something = False
         end_call = False
         try:
-            async with self.endpoint.client() as client:
+            async with self.endpoint.client(self.timeout) as client:
                 async with client.stream(
                     "POST", self.endpoint.url("chat/completions"), json=self.body(request)
                 ) as response:
                     if response.status_code != 200:
-                        raise http_error(
-                            "chat completions", response.status_code, await response.aread()
-                        )
+                        raise self.endpoint.http_error(response.status_code)
                     async for line in response.aiter_lines():
-                        delta = _parse_delta(line)
+                        delta = _parse_delta(line, self.endpoint)
                         if delta is None:
                             continue
                         if delta == "[DONE]":
@@ -106,7 +111,7 @@ class OpenAiBrain:
         except ProviderError:
             raise
         except Exception as exc:
-            raise transport_error("chat completions", exc) from exc
+            raise self.endpoint.transport_error(exc) from None
         if end_call:
             goodbye = (
                 "" if said_something else substitute(request.goodbye_message, request.variables)
@@ -114,7 +119,7 @@ class OpenAiBrain:
             yield ReplyPart(goodbye, end_call=True)
 
 
-def _parse_delta(line: str) -> tuple[str, bool] | str | None:
+def _parse_delta(line: str, endpoint: OpenAiEndpoint) -> tuple[str, bool] | str | None:
     """One server-sent-events line -> (text, end_call requested), "[DONE]" or None."""
     line = line.strip()
     if not line.startswith("data:"):
@@ -127,8 +132,9 @@ def _parse_delta(line: str) -> tuple[str, bool] | str | None:
     except ValueError:
         return None
     if isinstance(chunk, dict) and chunk.get("error"):
-        message = chunk["error"].get("message", "") if isinstance(chunk["error"], dict) else ""
-        raise ProviderError(f"chat completions stream error: {str(message)[:200]}")
+        # The remote message stays out of the caller's view (and the log: it is theirs).
+        log.warning("%s endpoint %r sent an error in the stream", endpoint.service, endpoint.name)
+        raise ProviderError(f"The {endpoint.service} returned an error.")
     text, end_call = "", False
     for choice in chunk.get("choices") or []:
         delta = choice.get("delta") or {}

@@ -20,11 +20,18 @@ from typing import Any
 import numpy as np
 
 from voice.models import DEFAULT_CACHE_DIR, resolve_whisper
-from voice.providers.base import ProviderError, ProviderUnavailable, Worker
+from voice.providers.base import ProviderError, ProviderUnavailable, Tunable, Worker
 
 
-class WhisperStt:
-    """faster-whisper provider; thread-safe, shareable across calls."""
+class WhisperStt(Tunable):
+    """faster-whisper provider; thread-safe, shareable across calls.
+
+    ``model_dir``, ``cache_dir``, ``model``, ``compute_type`` and ``cpu_threads`` pick and
+    load the model (the operator's); the rest is tuning, cheap to vary per call through
+    :meth:`tuned`.
+    """
+
+    TUNING = ("beam_size", "mode", "pad_ms", "short_max_seconds")
 
     def __init__(
         self,
@@ -52,12 +59,18 @@ class WhisperStt:
         self._model = faster_whisper.WhisperModel(
             self.model_source, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads
         )
-        self.beam_size = beam_size
-        self.mode = mode
-        self.pad_samples = int(16 * pad_ms)
-        self.short_max_samples = int(16000 * short_max_seconds)
         self._tokenizers: dict[str, object] = {}
         self._worker = Worker("whisper")
+        self.tune(
+            beam_size=beam_size, mode=mode, pad_ms=pad_ms, short_max_seconds=short_max_seconds
+        )
+
+    def _apply(self, **tuning: Any) -> None:
+        if "pad_ms" in tuning:
+            self.pad_samples = int(16 * tuning.pop("pad_ms"))
+        if "short_max_seconds" in tuning:
+            self.short_max_samples = int(16000 * tuning.pop("short_max_seconds"))
+        super()._apply(**tuning)
 
     async def transcribe(self, pcm: bytes, language: str) -> str:
         """Transcribe 16 kHz PCM16 mono audio in the provider's worker thread."""
@@ -122,9 +135,6 @@ class WhisperStt:
         """One pass on a little noise, so the first call does not pay for initialisation."""
         noise = (np.random.default_rng(0).standard_normal(16000) * 300).astype("<i2").tobytes()
         self._worker.run_sync(self.transcribe_sync, noise, "en")
-
-    async def aclose(self) -> None:
-        await self._worker.aclose()
 
 
 def _text_within(tokens: list[int], tokenizer: Any, limit_seconds: float) -> str:

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from voice.audio import float_to_pcm16, resample
-from voice.providers.base import ProviderError, ProviderUnavailable, Worker
+from voice.providers.base import ProviderError, ProviderUnavailable, Tunable, Worker
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
@@ -84,8 +84,11 @@ class _Engine:
         return np.concatenate(samples)
 
 
-class EspeakTts:
-    """Provider options: ``voice`` (e.g. ``en-us``, ``en+f3``), ``rate`` (words/min), ``pitch``."""
+class EspeakTts(Tunable):
+    """Provider options: ``voice`` (e.g. ``en-us``, ``en+f3``), ``rate`` (words/min), ``pitch``,
+    all tuning: the eSpeak NG library is one per process anyway."""
+
+    TUNING = ("voice", "rate", "pitch")
 
     def __init__(self, voice: str = "en-us", rate: int = 165, pitch: int = 50) -> None:
         self._engine = _Engine.get()
@@ -103,6 +106,3 @@ class EspeakTts:
 
     def warm_up(self) -> None:
         self.synthesize_sync("ok")
-
-    async def aclose(self) -> None:
-        await self._worker.aclose()

@@ -5,13 +5,8 @@ from __future__ import annotations
 import struct
 
 from voice.audio import resample_pcm16
-from voice.providers.base import ProviderError
-from voice.providers.openai_http import (
-    DEFAULT_BASE_URL,
-    OpenAiEndpoint,
-    http_error,
-    transport_error,
-)
+from voice.providers.base import ProviderError, Tunable
+from voice.providers.openai_http import DEFAULT_BASE_URL, OpenAiEndpoint
 
 
 def wav_to_pcm16(data: bytes) -> tuple[bytes, int]:
@@ -40,15 +35,20 @@ def wav_to_pcm16(data: bytes) -> tuple[bytes, int]:
     raise ProviderError("WAV file without a data chunk")
 
 
-class OpenAiTts:
-    """Options: ``base_url``, ``api_key``, ``model`` (``tts-1``), ``voice`` (``alloy``),
-    ``response_format`` (``wav`` or ``pcm``), ``sample_rate`` (of ``pcm``: 24000), ``speed``,
-    ``timeout``."""
+class OpenAiTts(Tunable):
+    """The endpoint (``base_url``, ``api_key``, ``allow_private``, named ``endpoint``) is
+    the operator's; tuning: ``model`` (``tts-1``), ``voice`` (``alloy``),
+    ``response_format`` (``wav`` or ``pcm``), ``sample_rate`` (of ``pcm``: 24000),
+    ``speed``, ``timeout``."""
+
+    TUNING = ("model", "voice", "response_format", "sample_rate", "speed", "timeout")
 
     def __init__(
         self,
         base_url: str = DEFAULT_BASE_URL,
         api_key: str = "",
+        allow_private: bool = False,
+        endpoint: str = "",
         model: str = "tts-1",
         voice: str = "alloy",
         response_format: str = "wav",
@@ -56,7 +56,10 @@ class OpenAiTts:
         speed: float | None = None,
         timeout: float = 15.0,
     ) -> None:
-        self.endpoint = OpenAiEndpoint(base_url, api_key, timeout)
+        self.endpoint = OpenAiEndpoint(
+            base_url, api_key, allow_private=allow_private, name=endpoint, service="speech service"
+        )
+        self.timeout = float(timeout)
         self.model, self.voice = model, voice
         self.response_format, self.sample_rate, self.speed = response_format, sample_rate, speed
 
@@ -70,12 +73,12 @@ class OpenAiTts:
         if self.speed is not None:
             body["speed"] = self.speed
         try:
-            async with self.endpoint.client() as client:
+            async with self.endpoint.client(self.timeout) as client:
                 response = await client.post(self.endpoint.url("audio/speech"), json=body)
         except Exception as exc:
-            raise transport_error("speech", exc) from exc
+            raise self.endpoint.transport_error(exc) from None
         if response.status_code != 200:
-            raise http_error("speech", response.status_code, response.content)
+            raise self.endpoint.http_error(response.status_code)
         if self.response_format == "pcm":
             pcm, rate = response.content, self.sample_rate
         else:

@@ -7,15 +7,23 @@ provider warms itself up.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from voice.audio import float_to_pcm16, resample
 from voice.models import resolve_piper
-from voice.providers.base import ProviderError, ProviderUnavailable, Worker
+from voice.providers.base import ProviderError, ProviderUnavailable, Tunable, Worker
 
 
-class PiperTts:
-    """Shareable across calls; synthesis runs in the provider's worker thread."""
+class PiperTts(Tunable):
+    """Shareable across calls; synthesis runs in the provider's worker thread.
+
+    ``model_path`` (the operator's) picks the voice; ``length_scale``, ``speaker_id`` and
+    ``volume`` are per-call tuning (:meth:`tuned`).
+    """
+
+    TUNING = ("length_scale", "speaker_id", "volume")
 
     def __init__(
         self,
@@ -32,11 +40,18 @@ class PiperTts:
             ) from exc
         files = resolve_piper(model_path)
         self._voice = PiperVoice.load(str(files.model), config_path=str(files.config))
-        self._config = SynthesisConfig(
-            speaker_id=speaker_id, length_scale=length_scale, volume=volume
-        )
+        self._synthesis_config = SynthesisConfig
         self.sample_rate = self._voice.config.sample_rate
         self._worker = Worker("piper")
+        self.length_scale, self.speaker_id, self.volume = length_scale, speaker_id, volume
+        self._apply()
+
+    def _apply(self, **tuning: Any) -> None:
+        super()._apply(**tuning)
+        # A fresh config per view: views share the voice, never a mutable config.
+        self._config = self._synthesis_config(
+            speaker_id=self.speaker_id, length_scale=self.length_scale, volume=self.volume
+        )
 
     def synthesize_sync(self, text: str) -> bytes:
         try:
@@ -53,6 +68,3 @@ class PiperTts:
 
     def warm_up(self) -> None:
         self._worker.run_sync(self.synthesize_sync, "Hello, warming up.")
-
-    async def aclose(self) -> None:
-        await self._worker.aclose()

@@ -5,7 +5,7 @@ Modes 0-2 fire on background noise; mode 3 is the default.
 
 from __future__ import annotations
 
-from voice.providers.base import ProviderUnavailable, VadCallback
+from voice.providers.base import ProviderUnavailable, Tunable, VadCallback
 
 FRAME = 320  # samples: 20 ms at 16 kHz
 
@@ -32,8 +32,10 @@ class WebrtcStream:
         self.closed = True
 
 
-class WebrtcVad:
-    """Provider: one ``webrtcvad.Vad`` per call (it is tiny)."""
+class WebrtcVad(Tunable):
+    """Provider: one ``webrtcvad.Vad`` per call (it is tiny); ``mode`` is tuning."""
+
+    TUNING = ("mode",)
 
     def __init__(self, mode: int = 3) -> None:
         try:
