@@ -11,7 +11,7 @@ from assistants.serializers import AssistantSerializer
 from assistants.services import merge_speech
 
 # The admin validates these free-form fields exactly as the API does.
-API_VALIDATED_FIELDS = ("speech", "voice_settings", "dtmf_rules")
+API_VALIDATED_FIELDS = ("speech", "voice_settings", "dtmf_rules", "analysis_plan")
 
 
 class AssistantAdminForm(forms.ModelForm):
@@ -64,6 +64,15 @@ class AssistantAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                     "max_call_seconds",
                     "silence_timeout_seconds",
                 ]
+            },
+        ),
+        (
+            "Analysis after the call",
+            {
+                "fields": ["analysis_plan"],
+                "description": "JSON: enabled, summary, outcomes [{label, description}], "
+                "data [{name, type, description, values}], analyzer offline|llm "
+                "(with endpoint, model, timeout). See the README.",
             },
         ),
     ]

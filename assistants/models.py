@@ -20,6 +20,36 @@ DEFAULT_SPEECH = {
 }
 
 
+# The post-call analysis plan (validated by assistants.serializers.AnalysisPlanField, run by
+# calls.analysis): a summary, an outcome among `outcomes`' labels, typed `data` fields.
+ANALYZERS = ("offline", "llm")
+DATA_TYPES = ("string", "boolean", "integer", "number", "enum", "date", "email", "phone")
+
+
+def default_analysis_plan() -> dict:
+    return {
+        "enabled": True,
+        "summary": True,
+        "outcomes": [],
+        "data": [],
+        "analyzer": "offline",
+    }
+
+
+def analysis_plan_of(stored: object) -> dict:
+    """A stored plan with every key present (plans stored before a key existed get its
+    default)."""
+    plan = default_analysis_plan()
+    if isinstance(stored, dict):
+        plan.update({k: v for k, v in stored.items() if k in plan or k in LLM_PLAN_KEYS})
+    return plan
+
+
+# The llm analyzer's own settings (all optional): the endpoint's name in VOICE_ENDPOINTS
+# (omitted: the brain's, else the first), the model, the request's time-out in seconds.
+LLM_PLAN_KEYS = ("endpoint", "model", "timeout")
+
+
 def default_speech() -> dict:
     return {
         stage: {"provider": s["provider"], "options": {}} for stage, s in DEFAULT_SPEECH.items()
@@ -48,6 +78,7 @@ class Assistant(models.Model):
     min_interruption_ms = models.PositiveIntegerField(default=300)
     max_call_seconds = models.PositiveIntegerField(default=600)
     silence_timeout_seconds = models.PositiveIntegerField(default=30)
+    analysis_plan = models.JSONField(default=default_analysis_plan, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api import MAX_OFFSET, StrictSerializerMixin
-from accounts.fields import FreeFormObjectField
+from accounts.fields import FreeFormObjectField, StrictBooleanField, StrictCharField
 from assistants.models import (
+    ANALYZERS,
     BRAIN_PROVIDERS,
+    DATA_TYPES,
     DEFAULT_SPEECH,
     STT_PROVIDERS,
     TTS_PROVIDERS,
     VAD_PROVIDERS,
     Assistant,
+    analysis_plan_of,
 )
 from voice.providers.options import TENANT_ROLES, check_options, is_networked, schema
 
@@ -125,8 +131,140 @@ def _speech_options(stage: str, provider: str, options: dict) -> dict:
     return valid
 
 
+MAX_OUTCOMES = 20
+MAX_DATA_FIELDS = 50
+MAX_ENUM_VALUES = 50
+DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class OutcomeSerializer(StrictSerializerMixin, serializers.Serializer):
+    label = StrictCharField(max_length=64, help_text="e.g. `successful`, `Interested`.")
+    description = StrictCharField(
+        max_length=500,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="When this outcome applies (the offline analyser matches its words).",
+    )
+
+
+class DataFieldSerializer(StrictSerializerMixin, serializers.Serializer):
+    name = StrictCharField(max_length=64, help_text="An identifier: letters, digits, `_`.")
+    type = serializers.ChoiceField(choices=DATA_TYPES)
+    description = StrictCharField(max_length=500, allow_blank=True, required=False, default="")
+    values = serializers.ListField(
+        child=StrictCharField(max_length=100),
+        required=False,
+        max_length=MAX_ENUM_VALUES,
+        help_text="The allowed values: required for `enum`, refused otherwise.",
+    )
+
+    def validate_name(self, value):
+        if not DATA_NAME.match(value):
+            raise serializers.ValidationError(
+                "Must be an identifier: a letter or `_`, then letters, digits or `_`."
+            )
+        return value
+
+    def validate(self, attrs):
+        values = attrs.get("values")
+        if attrs["type"] == "enum":
+            if not values:
+                raise serializers.ValidationError({"values": ["An enum needs its values."]})
+            if len({v.lower() for v in values}) != len(values):
+                raise serializers.ValidationError({"values": ["Values must be unique."]})
+        elif values is not None:
+            raise serializers.ValidationError({"values": ["Only an enum has values."]})
+        return attrs
+
+
+class AnalysisPlanSerializer(StrictSerializerMixin, serializers.Serializer):
+    """What to work out from a call once it ended (`calls.analysis`)."""
+
+    enabled = StrictBooleanField(required=False, default=True)
+    summary = StrictBooleanField(required=False, default=True, help_text="Write a summary.")
+    outcomes = OutcomeSerializer(many=True, required=False, default=list)
+    data = DataFieldSerializer(many=True, required=False, default=list)
+    analyzer = serializers.ChoiceField(
+        choices=ANALYZERS,
+        required=False,
+        default="offline",
+        help_text="`offline` (rules, no account) or `llm` (an OpenAI-compatible chat endpoint).",
+    )
+    endpoint = StrictCharField(
+        max_length=64,
+        required=False,
+        help_text="`llm`: one of the server's VOICE_ENDPOINTS (omitted: the brain's, else the "
+        "first).",
+    )
+    model = StrictCharField(max_length=100, required=False, help_text="`llm`: the chat model.")
+    timeout = serializers.FloatField(
+        min_value=1, max_value=120, required=False, help_text="`llm`: seconds (default 30)."
+    )
+
+    def validate_outcomes(self, value):
+        if len(value) > MAX_OUTCOMES:
+            raise serializers.ValidationError(f"At most {MAX_OUTCOMES} outcomes.")
+        labels = [o["label"].strip().lower() for o in value]
+        if len(set(labels)) != len(labels) or not all(labels):
+            raise serializers.ValidationError("Labels must be unique and not blank.")
+        return value
+
+    def validate_data(self, value):
+        if len(value) > MAX_DATA_FIELDS:
+            raise serializers.ValidationError(f"At most {MAX_DATA_FIELDS} fields.")
+        names = [d["name"] for d in value]
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("Names must be unique.")
+        return value
+
+    def validate_timeout(self, value):
+        if isinstance(value, bool) or not isinstance(self.initial_data.get("timeout"), int | float):
+            raise serializers.ValidationError("A number is required.")
+        return value
+
+    def validate(self, attrs):
+        endpoints = settings.VOICE_ENDPOINTS
+        if attrs.get("analyzer") == "llm" and not endpoints:
+            raise serializers.ValidationError(
+                {"analyzer": ["`llm` needs a chat endpoint; this server configures none."]}
+            )
+        name = attrs.get("endpoint")
+        if name is not None and name not in endpoints:
+            known = ", ".join(endpoints) or "none"
+            raise serializers.ValidationError(
+                {"endpoint": [f"Unknown endpoint {name!r} (configured: {known})."]}
+            )
+        return attrs
+
+
+@extend_schema_field(AnalysisPlanSerializer)
+class AnalysisPlanField(serializers.JSONField):
+    """The analysis plan, replaced whole when sent (omitted keys take their defaults); a bad
+    sub-field is a 400 naming it (``analysis_plan.data[1].values``)."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be an object.")
+        plan = AnalysisPlanSerializer(data=data)
+        if not plan.is_valid():
+            raise serializers.ValidationError(plan.errors)
+        value = dict(plan.validated_data)
+        value["outcomes"] = [dict(o) for o in value["outcomes"]]
+        value["data"] = [
+            {k: v for k, v in dict(d).items() if k != "values" or d["type"] == "enum"}
+            for d in value["data"]
+        ]
+        return value
+
+    def to_representation(self, value):
+        return analysis_plan_of(value)
+
+
 class AssistantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     speech = SpeechField(required=False)
+    analysis_plan = AnalysisPlanField(required=False)
     knowledge = KnowledgeEntrySerializer(many=True, required=False)
     # Stored as given, so bounded: keys, key length, depth and size (accounts.fields).
     voice_settings = FreeFormObjectField(required=False)
@@ -157,6 +295,7 @@ class AssistantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             "min_interruption_ms",
             "max_call_seconds",
             "silence_timeout_seconds",
+            "analysis_plan",
             "knowledge",
             "created_at",
             "updated_at",

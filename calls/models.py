@@ -9,6 +9,7 @@ from assistants.models import Assistant
 from calls.vocabulary import (
     STATUS_CODES,
     TERMINAL_STATUSES,
+    AnalysisStatus,
     CallStatus,
     CallType,
     EventType,
@@ -16,9 +17,13 @@ from calls.vocabulary import (
 )
 from widgets.models import Widget
 
+ANALYSIS_STATUSES = tuple(AnalysisStatus.values)
+
 # The vocabulary lives in calls.vocabulary; re-exported here where models are imported from.
 __all__ = [
+    "ANALYSIS_STATUSES",
     "STATUS_CODES",
+    "AnalysisStatus",
     "TERMINAL_STATUSES",
     "Call",
     "CallEvent",
@@ -26,6 +31,7 @@ __all__ = [
     "CallTurn",
     "CallType",
     "EventType",
+    "LiveSessionToken",
     "TranscriptEntry",
 ]
 
@@ -67,7 +73,15 @@ class Call(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
     recording = models.FileField(upload_to="recordings/", blank=True)
+    # {"summary", "outcome", "extracted_data"} once ready (calls.analysis).
     analysis = models.JSONField(null=True, blank=True)
+    analysis_status = models.CharField(
+        max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.PENDING
+    )
+    analysis_error = models.CharField(max_length=500, blank=True)
+    # When the analysis was last queued or claimed: the sweeper re-queues one left
+    # pending/processing long after this (a lost message, a worker that died).
+    analysis_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -147,3 +161,19 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.seq} of {self.call_id}"
+
+
+class LiveSessionToken(models.Model):
+    """A temporary credential for one call's live transcript socket (`GET /v1/calls/{id}/live`).
+
+    Single-use, redeemable until `expires_at`; only its SHA-256 is stored, so a database
+    leak reveals no usable token. Redeeming it stamps `used_at` (one atomic update)."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="live_tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    expires_at = models.DateTimeField(editable=False)
+    used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"live token of {self.call_id} ({'used' if self.used_at else 'unused'})"

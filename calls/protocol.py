@@ -36,6 +36,10 @@ class CloseCode(IntEnum):
     SERVER_ERROR = 4500  # the server failed; the call ended failed/error
     BUSY = 4503  # this server carries MAX_CONCURRENT_CALLS already: try again in a moment
 
+    # The live transcript socket (`/ws/calls/{id}`) reuses the codes above (aliases):
+    BAD_CREDENTIALS = 4401  # no, an unknown or revoked key, or a bad/used/expired session token
+    MISSING_SCOPE = 4403  # the key lacks calls:read
+
 
 class ClientMessage(StrEnum):
     """`type` of the JSON messages a client sends."""
@@ -64,6 +68,17 @@ class ServerMessage(StrEnum):
     TURN_TIMINGS = "turn.timings"
     ERROR = "error"
     CALL_ENDED = "call.ended"
+    PONG = "pong"
+
+
+class LiveMessage(StrEnum):
+    """`type` of the messages of the live transcript socket (`/ws/calls/{id}`, read-only:
+    the client sends only `ping`)."""
+
+    CONNECTED = "connected"
+    TRANSCRIPT_UPDATE = "transcript_update"
+    CALL_STATUS_UPDATE = "call_status_update"
+    ERROR = "error"
     PONG = "pong"
 
 

@@ -18,7 +18,15 @@ from accounts.fields import (
 )
 from accounts.ids import OBJECT_ID_RE, is_object_id
 from accounts.openapi import FlatEnvelopeSerializer
-from calls.models import STATUS_CODES, Call, CallStatus, CallType, TranscriptEntry
+from calls.models import (
+    ANALYSIS_STATUSES,
+    STATUS_CODES,
+    Call,
+    CallStatus,
+    CallTurn,
+    CallType,
+    TranscriptEntry,
+)
 from calls.protocol import AudioPath
 from calls.vocabulary import EndReason
 
@@ -240,11 +248,70 @@ class CallTranscriptsSerializer(serializers.Serializer):
 
 
 class CallAnalysisSerializer(serializers.Serializer):
+    """Seed 000's analysis, filled after the call ends (see `calls.analysis`)."""
+
     call_id = serializers.CharField()
-    analysis_status = serializers.ChoiceField(choices=("pending", "ready"))
+    analysis_status = serializers.ChoiceField(choices=ANALYSIS_STATUSES)
     summary = serializers.CharField(allow_null=True)
     outcome = serializers.CharField(allow_null=True)
-    extracted_data = serializers.DictField()
+    extracted_data = serializers.DictField(
+        help_text="One value per field of the assistant's analysis plan (null: not found)."
+    )
+    error = serializers.CharField(
+        allow_null=True, help_text="Why the analysis failed, or why it was skipped."
+    )
+
+
+def _timing(help_text: str) -> serializers.IntegerField:
+    return serializers.IntegerField(allow_null=True, read_only=True, help_text=help_text)
+
+
+class CallTurnSerializer(serializers.Serializer):
+    """One turn's timings as the voice engine reported them (`voice.events.TurnTimings`):
+    wall-clock milliseconds measured from the end of the caller's speech, null where that
+    stage did not happen (no reply, no interruption)."""
+
+    index = serializers.IntegerField(read_only=True, help_text="The turn's number in the call.")
+    speech_end_ms = _timing("End of the caller's speech, in call time (ms since the call began).")
+    endpoint_silence_ms = _timing("The silence the endpoint decision waited for (setting).")
+    endpoint_ms = _timing("End of speech -> the turn was judged finished (endpoint decision).")
+    transcript_ms = _timing("End of speech -> the transcript was ready.")
+    first_text_ms = _timing("End of speech -> the first reply text.")
+    first_audio_ms = _timing("End of speech -> the first reply audio was sent.")
+    interruption_stop_ms = _timing(
+        "The caller's barge-in onset -> the assistant's audio stopped (interrupted turns)."
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+
+    TIMINGS = (
+        "speech_end_ms",
+        "endpoint_silence_ms",
+        "endpoint_ms",
+        "transcript_ms",
+        "first_text_ms",
+        "first_audio_ms",
+        "interruption_stop_ms",
+    )
+
+    def to_representation(self, turn: CallTurn):
+        stored = turn.timings if isinstance(turn.timings, dict) else {}
+
+        def number(value):
+            # Stored JSON as the engine sent it; anything not a number reads as "not measured".
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            return int(round(value))
+
+        return {
+            "index": turn.index,
+            **{name: number(stored.get(name)) for name in self.TIMINGS},
+            "created_at": serializers.DateTimeField().to_representation(turn.created_at),
+        }
+
+
+class CallTurnsSerializer(serializers.Serializer):
+    call_id = serializers.CharField()
+    turns = CallTurnSerializer(many=True)
 
 
 class GatewaySerializer(serializers.Serializer):

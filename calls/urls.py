@@ -12,6 +12,7 @@ urlpatterns = [
         name="call-transcripts",
     ),
     path("calls/<oid:call_id>/recording", views.CallRecordingView.as_view(), name="call-recording"),
+    path("calls/<oid:call_id>/turns", views.CallTurnsView.as_view(), name="call-turns"),
     path("calls/<oid:call_id>/analysis", views.CallAnalysisView.as_view(), name="call-analysis"),
     path("widgets/create-call", views.WidgetCreateCallView.as_view(), name="widget-create-call"),
 ]

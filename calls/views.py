@@ -27,6 +27,7 @@ from calls.serializers import (
     CallListQuery,
     CallSerializer,
     CallTranscriptsSerializer,
+    CallTurnsSerializer,
     CreateWidgetCallSerializer,
     InitiateCallResponseSerializer,
     InitiateCallSerializer,
@@ -255,12 +256,25 @@ class CallAnalysisView(CallDetailBase):
         analysis = call.analysis or {}
         data = {
             "call_id": call.id,
-            "analysis_status": "ready" if call.analysis else "pending",
+            "analysis_status": call.analysis_status,
             "summary": analysis.get("summary"),
             "outcome": analysis.get("outcome"),
             "extracted_data": analysis.get("extracted_data", {}),
+            "error": call.analysis_error or None,
         }
         return ok("Analysis fetched", CallAnalysisSerializer(data).data)
+
+
+class CallTurnsView(CallDetailBase):
+    @extend_schema(
+        summary="Read a call's per-turn timings",
+        responses=OpenApiResponse(CallTurnsSerializer, description="Turns fetched"),
+    )
+    def get(self, request, call_id: str):
+        """Each turn's latencies in milliseconds, as the voice engine measured them."""
+        call = self.get_call(call_id)
+        data = {"call_id": call.id, "turns": list(call.turns.all())}
+        return ok("Turns fetched", CallTurnsSerializer(data).data)
 
 
 class CallRecordingView(CallDetailBase):

@@ -91,6 +91,18 @@ class EventType(StrEnum):
     CALL_STATUS_CHANGED = "call.status_changed"
     TRANSCRIPT_FINAL = "transcript.final"
     CALL_ENDED = "call.ended"
+    CALL_ANALYZED = "call.analyzed"
+
+
+class AnalysisStatus(models.TextChoices):
+    """Where a call's post-call analysis stands (`calls.analysis`)."""
+
+    PENDING = "pending"  # not ended yet, or queued after `call.ended`
+    PROCESSING = "processing"  # claimed by a worker
+    READY = "ready"
+    FAILED = "failed"  # the error is kept in `analysis_error`
+    SKIPPED = "skipped"  # nothing to analyse (the reason is in `analysis_error`)
+    DISABLED = "disabled"  # the assistant's analysis plan is off
 
 
 class Role(models.TextChoices):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.urls import path
 
 from calls.consumers import WebCallConsumer
+from calls.live_consumer import LiveCallConsumer
 
 websocket_urlpatterns = [
     path("new-web-call/connection", WebCallConsumer.as_asgi()),
+    path("ws/calls/<str:call_id>", LiveCallConsumer.as_asgi()),
 ]
