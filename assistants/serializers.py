@@ -238,6 +238,23 @@ class AnalysisPlanSerializer(StrictSerializerMixin, serializers.Serializer):
         return attrs
 
 
+def _list_shaped(errors):
+    """Nested list errors as lists (named ``data[1].values`` by the envelope, as
+    ``knowledge[0].answer`` is), and a nested object's own errors as its field's."""
+    if isinstance(errors, dict):
+        if errors and all(isinstance(key, int) for key in errors):
+            shaped = [{} for _ in range(max(errors) + 1)]
+            for key, value in errors.items():
+                shaped[key] = _list_shaped(value)
+            return shaped
+        if set(errors) == {"non_field_errors"}:
+            return _list_shaped(errors["non_field_errors"])
+        return {key: _list_shaped(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [_list_shaped(value) for value in errors]
+    return errors
+
+
 @extend_schema_field(AnalysisPlanSerializer)
 class AnalysisPlanField(serializers.JSONField):
     """The analysis plan, replaced whole when sent (omitted keys take their defaults); a bad
@@ -249,7 +266,7 @@ class AnalysisPlanField(serializers.JSONField):
             raise serializers.ValidationError("Must be an object.")
         plan = AnalysisPlanSerializer(data=data)
         if not plan.is_valid():
-            raise serializers.ValidationError(plan.errors)
+            raise serializers.ValidationError(_list_shaped(plan.errors))
         value = dict(plan.validated_data)
         value["outcomes"] = [dict(o) for o in value["outcomes"]]
         value["data"] = [

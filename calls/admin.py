@@ -71,7 +71,9 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "ended_at",
         "duration_seconds",
         "recording",
+        "analysis_status",
         "analysis",
+        "analysis_error",
         "created_at",
         "updated_at",
     ]

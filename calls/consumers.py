@@ -28,7 +28,9 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.ids import is_object_id
 from calls import capacity, services
+from calls.control import ControlAction, call_control_group
 from calls.protocol import (
     MAX_BINARY_BYTES,
     MAX_TEXT_BYTES,
@@ -97,6 +99,7 @@ class WebCallConsumer(AsyncWebsocketConsumer):
     peer: CallPeer | None = None
     played_reporter: asyncio.Task | None = None
     hello_timer: asyncio.TimerHandle | None = None
+    control_group = ""  # call_control_group(call_id): end/cancel over the REST API
 
     def _call_id(self) -> str:
         return self.call.id if self.call is not None else "-"
@@ -148,15 +151,22 @@ class WebCallConsumer(AsyncWebsocketConsumer):
         # the client deserves the code and the reason.
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        call_id = (query.get("call_id") or [""])[0]
+        if is_object_id(call_id) and self.channel_layer is not None:
+            # Joined before the claim: an end/cancel sent once the call is claimed (the REST
+            # view sends it only then) always finds this consumer listening.
+            self.control_group = call_control_group(call_id)
+            await self.channel_layer.group_add(self.control_group, self.channel_name)
         try:
             self.call = await database_sync_to_async(services.call_claim)(
-                call_id=(query.get("call_id") or [""])[0],
+                call_id=call_id,
                 assistant_id=(query.get("assistant_id") or [""])[0],
                 token=(query.get("token") or [""])[0],
                 origin=_header(self.scope, b"origin"),
                 own_origin=_own_origin(self.scope),
             )
         except services.GatewayRefused as refused:
+            await self.leave_control_group()
             await self.refuse(CloseCode(refused.code), refused.reason)
             return
         # Always sent right after the checks, so the client need not guess how long to wait.
@@ -372,8 +382,36 @@ class WebCallConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code) -> None:
         self.closing = True
+        await self.leave_control_group()
         if self.call is not None:
             await self.end_call(EndReason.CLIENT_GONE)
+
+    async def leave_control_group(self) -> None:
+        group, self.control_group = self.control_group, ""
+        if group and self.channel_layer is not None:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- from the REST API (calls.control), through the channel layer ---
+
+    async def call_control(self, message: dict[str, Any]) -> None:
+        """`end`: the assistant says goodbye, then the call ends `completed` / `api_end`;
+        `cancel`: it stops at once, `failed` / `canceled`. A call not started yet (claimed,
+        no hello) is canceled by either: there is no conversation to close."""
+        if self.call is None or self.call_over or self.closing:
+            return
+        action = message.get("action")
+        if action not in set(ControlAction):
+            logger.warning("call %s: unknown control action %r", self.call.id, action)
+            return
+        if self.runtime is None:
+            await self.end_call(EndReason.CANCELED)
+            await self.send_json({"type": ServerMessage.CALL_ENDED, "reason": EndReason.CANCELED})
+            await self.close_after_end(CloseCode.NORMAL)
+        elif action == ControlAction.END:
+            await self.runtime.end_gracefully(EndReason.API_END)
+        else:
+            # The runtime sends call.ended and closes the socket (close_after_end).
+            await self.end_call(EndReason.CANCELED)
 
     # --- callbacks for the runtime ---
 

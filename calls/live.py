@@ -6,9 +6,10 @@ it for client authors."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.ids import is_object_id
@@ -37,15 +38,19 @@ class LiveRefused(Exception):
         self.reason = reason
 
 
-def session_token_issue(*, call: Call) -> str:
-    """A new single-use token for `call`'s live socket; only its hash is stored."""
+def session_token_issue(*, call: Call) -> tuple[str, datetime]:
+    """A new single-use token for `call`'s live socket and until when it can be redeemed;
+    only its hash is stored. Spent and expired tokens of the call are dropped meanwhile."""
+    now = timezone.now()
+    LiveSessionToken.objects.filter(call=call).filter(
+        Q(used_at__isnull=False) | Q(expires_at__lte=now)
+    ).delete()
     token = new_gateway_token()
+    expires_at = now + timedelta(seconds=SESSION_TOKEN_TTL_SECONDS)
     LiveSessionToken.objects.create(
-        call=call,
-        token_hash=hash_gateway_token(token),
-        expires_at=timezone.now() + timedelta(seconds=SESSION_TOKEN_TTL_SECONDS),
+        call=call, token_hash=hash_gateway_token(token), expires_at=expires_at
     )
-    return token
+    return token, expires_at
 
 
 def _redeem(call_id: str, token: str) -> bool:

@@ -24,6 +24,7 @@ from calls import live
 from calls.consumers import RATE_BURST, RATE_PER_SECOND, TokenBucket
 from calls.events import call_group
 from calls.protocol import (
+    MAX_BINARY_BYTES,
     MAX_TEXT_BYTES,
     ClientMessage,
     CloseCode,
@@ -111,7 +112,12 @@ class LiveCallConsumer(AsyncWebsocketConsumer):
             await self.refuse(CloseCode.FLOODING, "Too many messages.")
             return
         if text_data is None:
-            await self.send_error(READ_ONLY_TEXT)
+            if bytes_data is not None and len(bytes_data) > MAX_BINARY_BYTES:
+                await self.refuse(
+                    CloseCode.TOO_BIG, f"Binary messages are at most {MAX_BINARY_BYTES} bytes."
+                )
+            else:
+                await self.send_error(READ_ONLY_TEXT)
             return
         if text_too_big(text_data):
             await self.refuse(

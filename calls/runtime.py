@@ -38,6 +38,8 @@ Close = Callable[[int], Awaitable[None]]
 FRAME_MS = 20
 HEARTBEAT_SECONDS = 10
 STOP_TIMEOUT_SECONDS = 10
+# An end over the REST API lets the assistant say its goodbye line; this bounds how long.
+GOODBYE_TIMEOUT_SECONDS = 15
 
 
 def recording_name(call_id: str) -> str:
@@ -196,6 +198,8 @@ class CallRuntime:
         self._tasks: list[asyncio.Task] = []
         self._pump_task: asyncio.Task | None = None
         self.unfinished_reply: ev.Transcript | None = None
+        self._goodbye_deadline: asyncio.TimerHandle | None = None
+        self._deadline_stop: asyncio.Task | None = None
 
     async def start(self) -> None:
         # Counted from here (before any wait) until _finish: MAX_CONCURRENT_CALLS.
@@ -260,6 +264,25 @@ class CallRuntime:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             capacity.run_ended(self.call.id)
+
+    async def end_gracefully(self, reason: str) -> None:
+        """End the call as asked from outside (`POST /v1/calls/{id}/end`): the assistant says
+        its goodbye line, then the call ends with `reason`; without a goodbye line (or a
+        running session) at once. Returns without waiting for the goodbye: the consumer keeps
+        serving the socket meanwhile (playback reports)."""
+        session = self.session
+        if session is None or self.ended.is_set() or not session.say_goodbye(reason):
+            await self.stop(reason)
+            return
+        if self._goodbye_deadline is None:
+            self._goodbye_deadline = asyncio.get_running_loop().call_later(
+                GOODBYE_TIMEOUT_SECONDS, self._goodbye_overdue, reason
+            )
+
+    def _goodbye_overdue(self, reason: str) -> None:
+        """The goodbye did not end the call in time: end it now, as asked."""
+        if not self.ended.is_set():
+            self._deadline_stop = asyncio.ensure_future(self.stop(reason))
 
     # --- engine -> transport and database ---
 
@@ -351,6 +374,8 @@ class CallRuntime:
         if self._finishing:
             return
         self._finishing = True
+        if self._goodbye_deadline is not None:
+            self._goodbye_deadline.cancel()
         capacity.run_ended(self.call.id)
         self.end_reason = reason
         recording = ""

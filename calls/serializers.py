@@ -199,6 +199,9 @@ class CallSerializer(serializers.ModelSerializer):
         source="duration_seconds", allow_null=True, read_only=True, help_text="Seconds."
     )
     recording_url = serializers.SerializerMethodField()
+    analysis_status = serializers.ChoiceField(choices=ANALYSIS_STATUSES, read_only=True)
+    outcome = serializers.SerializerMethodField(help_text="The analysis' outcome label.")
+    summary = serializers.SerializerMethodField(help_text="The analysis' summary.")
 
     class Meta:
         model = Call
@@ -219,6 +222,9 @@ class CallSerializer(serializers.ModelSerializer):
             "ended_at",
             "duration",
             "recording_url",
+            "analysis_status",
+            "outcome",
+            "summary",
         ]
         read_only_fields = ["id", "type", "created_at", "started_at", "ended_at"]
 
@@ -228,6 +234,26 @@ class CallSerializer(serializers.ModelSerializer):
 
     def get_recording_url(self, call: Call) -> str | None:
         return f"/v1/calls/{call.id}/recording" if call.recording else None
+
+    def get_outcome(self, call: Call) -> str | None:
+        return (call.analysis or {}).get("outcome")
+
+    def get_summary(self, call: Call) -> str | None:
+        return (call.analysis or {}).get("summary")
+
+
+class CallDetailSerializer(CallSerializer):
+    """One call: the list's fields plus its transcript as text."""
+
+    transcript = serializers.SerializerMethodField(
+        help_text="`role: text` lines (the entries: GET /v1/calls/{id}/transcripts)."
+    )
+
+    class Meta(CallSerializer.Meta):
+        fields = [*CallSerializer.Meta.fields, "transcript"]
+
+    def get_transcript(self, call: Call) -> str:
+        return "\n".join(f"{e.role}: {e.text}" for e in call.transcript.all())
 
 
 class TranscriptEntrySerializer(serializers.ModelSerializer):
@@ -335,3 +361,35 @@ class WidgetCallResponseSerializer(FlatEnvelopeSerializer):
     call_id = serializers.CharField()
     assistant_id = serializers.CharField()
     gateway = GatewaySerializer()
+
+
+# --- The live transcript socket (GET /v1/calls/{id}/live) ---
+
+
+class LiveConnectionInfoSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="The socket's URL, `ws(s)://HOST/ws/calls/{id}`.")
+    auth_method = serializers.CharField(help_text="`query_param`.")
+    auth_param = serializers.CharField(help_text="`api_key`: a key with `calls:read`.")
+    temp_auth_param = serializers.CharField(help_text="`session_token`: the `temp_token`.")
+    subprotocol_auth = serializers.CharField(
+        help_text="The `temp_token` may instead be sent as the `Sec-WebSocket-Protocol` value "
+        "(a browser's `new WebSocket(url, [token])`); the server echoes it on accept."
+    )
+    example = serializers.CharField()
+    example_session = serializers.CharField()
+    message_format = serializers.CharField(help_text="`json`.")
+    message_types = serializers.ListField(child=serializers.CharField())
+    close_codes = serializers.DictField(
+        child=serializers.CharField(), help_text="What each close code means."
+    )
+
+
+class CallLiveSerializer(serializers.Serializer):
+    websocket_url = serializers.CharField()
+    call_id = serializers.CharField()
+    temp_token = serializers.CharField(
+        help_text="Single-use, for this call's socket only, redeemable for 5 minutes "
+        "(`expires_at`); the subscription then lasts as long as the socket."
+    )
+    expires_at = serializers.DateTimeField()
+    connection_info = LiveConnectionInfoSerializer()

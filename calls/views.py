@@ -19,12 +19,16 @@ from accounts.openapi import NO_BODY, SERVER_BUSY
 from accounts.permissions import HasScope
 from assistants.models import Assistant
 from calls.capacity import ensure_room
-from calls.gateway import gateway_for
+from calls.control import CallAlreadyEnded, ControlAction, call_request_stop
+from calls.gateway import gateway_for, live_socket_info
+from calls.live import session_token_issue
 from calls.ranges import parse_range
 from calls.selectors import call_list, calls_for, transcript_status
 from calls.serializers import (
     CallAnalysisSerializer,
+    CallDetailSerializer,
     CallListQuery,
+    CallLiveSerializer,
     CallSerializer,
     CallTranscriptsSerializer,
     CallTurnsSerializer,
@@ -224,10 +228,11 @@ class CallDetailBase(OrgAPIView):
 
 class CallDetailView(CallDetailBase):
     @extend_schema(
-        summary="Read a call", responses=OpenApiResponse(CallSerializer, description="Call fetched")
+        summary="Read a call",
+        responses=OpenApiResponse(CallDetailSerializer, description="Call fetched"),
     )
     def get(self, request, call_id: str):
-        return ok("Call fetched", CallSerializer(self.get_call(call_id)).data)
+        return ok("Call fetched", CallDetailSerializer(self.get_call(call_id)).data)
 
 
 class CallTranscriptsView(CallDetailBase):
@@ -328,3 +333,83 @@ class CallRecordingView(CallDetailBase):
         response["Accept-Ranges"] = "bytes"
         response["Content-Disposition"] = f'inline; filename="call-{call.id}.wav"'
         return response
+
+
+class CallLiveView(CallDetailBase):
+    @extend_schema(
+        summary="Connect to a call's live transcript socket",
+        responses=OpenApiResponse(
+            CallLiveSerializer,
+            description="How to connect; `temp_token` is shown in this answer only",
+        ),
+    )
+    def get(self, request, call_id: str):
+        """The live transcript socket of this call (`ws(s)://HOST/ws/calls/{id}`) and a
+        temporary `session_token` for it: single-use, for this call only, redeemable for
+        5 minutes (only its SHA-256 is stored). The socket also takes `?api_key=KEY`."""
+        call = self.get_call(call_id)
+        token, expires_at = session_token_issue(call=call)
+        data = {
+            **live_socket_info(request=request, call=call),
+            "call_id": call.id,
+            "temp_token": token,
+            "expires_at": expires_at,
+        }
+        response = ok("Live connection info", CallLiveSerializer(data).data)
+        response["Cache-Control"] = "no-store"  # it carries a credential
+        return response
+
+
+CALL_STOP_RESPONSES = {
+    202: OpenApiResponse(
+        CallSerializer,
+        description="Accepted: the process running the call ends it (asynchronously); "
+        "`data` is the call as it is now (read it again, or follow `call.ended`).",
+    ),
+    200: OpenApiResponse(
+        CallSerializer,
+        description="Ended here: nobody had connected to the call yet (a queued call), so it "
+        "ended at once, `failed` with `canceled`.",
+    ),
+    409: OpenApiResponse(description="The call has already ended (the message names its status)"),
+}
+
+
+class CallStopView(CallDetailBase):
+    scopes = {"POST": "calls:write"}
+    action = ControlAction.CANCEL
+    accepted_message = ""
+
+    def post(self, request, call_id: str):
+        call = self.get_call(call_id)
+        try:
+            ended_here = call_request_stop(call=call, action=self.action)
+        except CallAlreadyEnded as exc:
+            return Response(error_body(str(exc)), status=status.HTTP_409_CONFLICT)
+        if ended_here:
+            call.refresh_from_db()
+            return ok("Call canceled", CallSerializer(call).data)
+        return ok(self.accepted_message, CallSerializer(call).data, status=202)
+
+
+class CallEndView(CallStopView):
+    action = ControlAction.END
+    accepted_message = "Call ending"
+
+    @extend_schema(summary="End a live call", request=None, responses=CALL_STOP_RESPONSES)
+    def post(self, request, call_id: str):
+        """End a live call gracefully: the assistant says its goodbye line, then the call ends
+        `completed` with `api_end` (202). A queued call nobody has connected to yet is
+        canceled at once (200, `failed` / `canceled`)."""
+        return super().post(request, call_id)
+
+
+class CallCancelView(CallStopView):
+    action = ControlAction.CANCEL
+    accepted_message = "Call canceling"
+
+    @extend_schema(summary="Cancel a live call", request=None, responses=CALL_STOP_RESPONSES)
+    def post(self, request, call_id: str):
+        """Stop a live call at once: it ends `failed` with `canceled` (202; a queued call
+        nobody has connected to yet: at once, 200)."""
+        return super().post(request, call_id)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import ALL_SCOPES, APIKey
 from accounts.services import api_key_revoke
 from assistants.models import Assistant, KnowledgeEntry
-from calls.models import Call, TranscriptEntry
+from calls.models import Call, LiveSessionToken, TranscriptEntry
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import endpoint_create, endpoint_send_test
 from widgets.models import Widget, WidgetOrigin
@@ -83,6 +83,11 @@ ENDPOINTS = [
     Endpoint("calls-get", "GET", "/v1/calls/{call}", "calls:read"),
     Endpoint("calls-transcripts", "GET", "/v1/calls/{call}/transcripts", "calls:read"),
     Endpoint("calls-analysis", "GET", "/v1/calls/{call}/analysis", "calls:read"),
+    Endpoint("calls-live", "GET", "/v1/calls/{call}/live", "calls:read"),
+    # A queued call nobody has connected to: ended at once (200); a running one answers 202.
+    Endpoint("calls-end", "POST", "/v1/calls/{live_call}/end", "calls:write"),
+    Endpoint("calls-cancel", "POST", "/v1/calls/{live_call}/cancel", "calls:write"),
+    Endpoint("calls-turns", "GET", "/v1/calls/{call}/turns", "calls:read"),
     Endpoint("webhooks-list", "GET", "/v1/webhooks", "webhooks:read"),
     Endpoint(
         "webhooks-create",
@@ -136,6 +141,8 @@ def build_world(org, make_assistant, make_widget, make_call) -> dict:
     assistant = make_assistant(org, knowledge=[{"question": "Q?", "answer": "A."}])
     widget = make_widget(org, assistant=assistant, allowed_origins=["https://a.example.com"])
     call = make_call(org, assistant=assistant, widget=widget, status="completed")
+    # end/cancel's target (a completed call is a 409).
+    live_call = make_call(org, assistant=assistant, widget=widget, status="queued")
     TranscriptEntry.objects.create(call=call, seq=0, role="user", text="hello")
     webhook, _ = endpoint_create(organization=org, url="https://hooks.example.com/in")
     delivery = endpoint_send_test(endpoint=webhook)  # its queue message never runs here
@@ -144,6 +151,7 @@ def build_world(org, make_assistant, make_widget, make_call) -> dict:
         "assistant": assistant.id,
         "widget": widget.id,
         "call": call.id,
+        "live_call": live_call.id,
         "webhook": webhook.id,
         "delivery": delivery.id,
     }
@@ -163,6 +171,7 @@ def database_state() -> dict:
         WidgetOrigin,
         Call,
         TranscriptEntry,
+        LiveSessionToken,
         WebhookEndpoint,
         WebhookDelivery,
         WebhookAttempt,
@@ -352,9 +361,12 @@ def test_lists_only_show_own_organization(api, other_api, world, other_world, en
     mine = api.get(path).json()
     theirs = other_api.get(path).json()
 
-    assert [item["id"] for item in mine["data"]] == [world[kind]]
-    assert [item["id"] for item in theirs["data"]] == [other_world[kind]]
-    assert mine["meta"]["total"] == theirs["meta"]["total"] == 1
+    def own(w: dict) -> set:
+        return {w[kind], w["live_call"]} if kind == "call" else {w[kind]}
+
+    assert {item["id"] for item in mine["data"]} == own(world)
+    assert {item["id"] for item in theirs["data"]} == own(other_world)
+    assert mine["meta"]["total"] == theirs["meta"]["total"] == len(own(world))
 
 
 @pytest.mark.django_db

@@ -137,13 +137,15 @@ def test_no_event_is_lost_when_the_worker_is_killed_20_times(postgres_url, tmp_p
 
             try:
                 wait_for(lambda: expected <= delivered_calls(), 300, "every event delivered", 1.0)
-            except AssertionError:
+            except AssertionError as timed_out:
                 missing = expected - delivered_calls()
                 stuck = server.api(
                     "GET", f"/webhooks/{endpoint['id']}/deliveries?limit=100", expect=200
                 )["data"]
                 late = [d for d in stuck if d["status"] != "delivered"]
-                raise AssertionError(f"{len(missing)} events not delivered; undelivered: {late[:5]}")
+                raise AssertionError(
+                    f"{len(missing)} events not delivered; undelivered: {late[:5]}"
+                ) from timed_out
             pending = server.api(
                 "GET", f"/webhooks/{endpoint['id']}/deliveries?status=pending", expect=200
             )

@@ -32,7 +32,11 @@ DOCUMENTED = {
     "/v1/calls/{call_id}": {"get"},
     "/v1/calls/{call_id}/transcripts": {"get"},
     "/v1/calls/{call_id}/analysis": {"get"},
+    "/v1/calls/{call_id}/turns": {"get"},
     "/v1/calls/{call_id}/recording": {"get"},
+    "/v1/calls/{call_id}/live": {"get"},
+    "/v1/calls/{call_id}/end": {"post"},
+    "/v1/calls/{call_id}/cancel": {"post"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 # Seed-mandated bodies that are not `data` in the envelope: (path, method, status).
@@ -326,6 +330,18 @@ def test_widget_and_call_data_schemas_name_every_field_answered(schema):
         "transcript_status",
         "transcripts",
     }
+    assert set(components["CallTurn"]["properties"]) == {
+        "index",
+        "speech_end_ms",
+        "endpoint_silence_ms",
+        "endpoint_ms",
+        "transcript_ms",
+        "first_text_ms",
+        "first_audio_ms",
+        "interruption_stop_ms",
+        "created_at",
+    }
+    assert components["CallTurn"]["properties"]["first_audio_ms"]["nullable"] is True
 
 
 def test_strict_request_bodies_refuse_unknown_fields_in_the_schema(schema):
@@ -380,6 +396,9 @@ CALL_KEYS = {
     "ended_at",
     "duration",
     "recording_url",
+    "analysis_status",
+    "outcome",
+    "summary",
 }
 CHECKS = [
     not_a_server_error,
@@ -401,7 +420,7 @@ def wsgi_schema(django_db_blocker):
 
 @pytest.fixture
 def objects(db, make_assistant, make_widget, make_call, organization):
-    from calls.models import TranscriptEntry
+    from calls.models import CallTurn, TranscriptEntry
 
     assistant = make_assistant()
     widget = make_widget(assistant=assistant, allowed_origins=["https://app.example.com"])
@@ -422,6 +441,11 @@ def objects(db, make_assistant, make_widget, make_call, organization):
     )
     TranscriptEntry.objects.create(call=call, seq=1, role="user", text="Hi", start_ms=0, end_ms=9)
     TranscriptEntry.objects.create(call=call, seq=2, role="assistant", text="Hello", start_ms=20)
+    CallTurn.objects.create(
+        call=call,
+        index=1,
+        timings={"speech_end_ms": 900, "endpoint_silence_ms": 500, "endpoint_ms": 510},
+    )
     return {"assistant": assistant.id, "widget": widget.id, "call": call.id}
 
 
@@ -441,6 +465,7 @@ SCENARIOS = [
     ("read call", "GET", "/v1/calls/{call_id}", None, 200),
     ("transcripts", "GET", "/v1/calls/{call_id}/transcripts", None, 200),
     ("analysis", "GET", "/v1/calls/{call_id}/analysis", None, 200),
+    ("turns", "GET", "/v1/calls/{call_id}/turns", None, 200),
     ("no recording", "GET", "/v1/calls/{call_id}/recording", None, 404),
     ("list assistants", "GET", "/v1/assistants", None, 200),
     ("read assistant", "GET", "/v1/assistants/{assistant_id}", None, 200),

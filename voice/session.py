@@ -84,6 +84,7 @@ class _Reply:
     playing: bool = False
     finished: bool = False
     end_call: bool = False
+    end_reason: str = "assistant_ended"  # the call's end reason once an end_call reply is said
     pieces: list[tuple[str, int]] = field(default_factory=list)
     start_wall: float = 0.0
     start_ms: int = 0
@@ -169,6 +170,7 @@ class Session:
         self._carry_start: int | None = None
         self._played_report: tuple[int, int] | None = None
         self._silence_prompts = 0
+        self._saying_goodbye = False  # say_goodbye: the caller is no longer listened to
         self._t0 = self._clock()
 
     # ------------------------------------------------------------------ public API
@@ -230,6 +232,28 @@ class Session:
         """The transport's report: the listener has heard ``ms`` of the current utterance."""
         if self._speaking is not None:
             self._played_report = (self._speaking.turn, int(ms))
+
+    def say_goodbye(self, reason: str) -> bool:
+        """End the call politely (ended from outside, e.g. over the REST API): stop what the
+        assistant is saying (what was heard is kept) or preparing, say the goodbye line, then
+        end with ``reason``. The caller is not listened to meanwhile. False when there is no
+        goodbye line or the session is not running: the caller then ends the call at once."""
+        text = substitute(self.config.goodbye_message, self.config.variables).strip()
+        if not text or self._closing or self._vad_stream is None or self._saying_goodbye:
+            return False
+        self._saying_goodbye = True
+        speaking = self._speaking
+        if speaking is not None and not speaking.finished:
+            self._interrupt(speaking, self._position)
+        if self._turn is not None:
+            self._cancel_turn(self._turn)
+        for reply in list(self._replies):
+            self._cancel_reply(reply)
+        self._cancel_timer("silence")
+        reply = self._say(text, end_call=True)
+        reply.interruptible = False
+        reply.end_reason = reason
+        return True
 
     def hangup(self, reason: str = "hangup") -> None:
         """End the call soon (synchronous; see :meth:`close`)."""
@@ -334,7 +358,7 @@ class Session:
     # ------------------------------------------------------------------ turn taking
 
     def _on_vad(self, probability: float, end: int, size: int) -> None:
-        if self._closing:
+        if self._closing or self._saying_goodbye:
             return
         for event in self._detector.process(probability, end, size):
             self._on_turn_event(event)
@@ -668,7 +692,7 @@ class Session:
         if self._turn is not None and self._turn.reply is reply:
             self._turn = None
         if reply.end_call:
-            self._end("assistant_ended")
+            self._end(reply.end_reason)
         elif self._speaking is None and not self._detector.in_utterance:
             self._arm_silence_timer()
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 import jobs
@@ -191,8 +192,17 @@ def endpoint_disable(*, endpoint_id: str, reason: str, now: datetime | None = No
     return bool(changed)
 
 
+#: `last_success_at` is refreshed at most this often while an endpoint is healthy: every
+#: delivery writing the same endpoint row would serialise the workers on its row lock.
+SUCCESS_STAMP_EVERY = timedelta(seconds=10)
+
+
 def endpoint_record_success(*, endpoint_id: str, now: datetime) -> None:
-    WebhookEndpoint.objects.filter(pk=endpoint_id).update(failing_since=None, last_success_at=now)
+    WebhookEndpoint.objects.filter(pk=endpoint_id).filter(
+        Q(failing_since__isnull=False)
+        | Q(last_success_at__isnull=True)
+        | Q(last_success_at__lt=now - SUCCESS_STAMP_EVERY)
+    ).update(failing_since=None, last_success_at=now)
 
 
 def endpoint_record_failure(*, endpoint_id: str, now: datetime, disable_after: timedelta) -> bool:

@@ -7,6 +7,7 @@ DEBUG off. Every variable is documented in README.md ("Configuration").
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -137,10 +138,15 @@ TEMPLATES = [
     },
 ]
 
+# The job worker (`manage.py worker`) keeps its database connections: it runs one short job
+# after another, and a new PostgreSQL connection per job cost more than the job. Web processes
+# close theirs after each request (ASGI's threads come and go).
+RUNNING_WORKER = sys.argv[1:2] == ["worker"]
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=0,
+        conn_max_age=300 if RUNNING_WORKER else 0,
+        conn_health_checks=RUNNING_WORKER,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -220,6 +226,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CallStatusCodeEnum": "calls.serializers.STATUS_CODE_CHOICES",
         "CallStatusEnum": "calls.vocabulary.CallStatus",
+        # Shared by the Call and CallDetail components; a data field's `type` is another set.
+        "CallTypeEnum": "calls.vocabulary.CallType",
+        "CallTransportEnum": [("websocket", "websocket"), ("webrtc", "webrtc")],
+        "AnalysisDataTypeEnum": "assistants.models.DATA_TYPES",
         # `status` of the seed-mandated flat success bodies (always true; errors: false)
         "SuccessStatusEnum": [(True, True)],
     },
@@ -248,6 +258,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "scheduler": False,  # periodic jobs are ticked by `manage.py worker` (seconds, not minutes)
     "poll": 0.1,
+    "bulk": 5,  # tasks taken per queue read
     "guard_cycle": 0.5,
     "label": "Jobs",
 }

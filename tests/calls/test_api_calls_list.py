@@ -200,6 +200,7 @@ class TestTranscriptsAndAnalysis:
             "summary": None,
             "outcome": None,
             "extracted_data": {},
+            "error": None,
         }
 
         call.analysis = {
@@ -207,6 +208,7 @@ class TestTranscriptsAndAnalysis:
             "outcome": "answered",
             "extracted_data": {"topic": "hours"},
         }
+        call.analysis_status = "ready"
         call.save()
         ready = api.get(f"/v1/calls/{call.id}/analysis").json()["data"]
         assert ready == {
@@ -215,6 +217,7 @@ class TestTranscriptsAndAnalysis:
             "summary": "Asked for opening hours.",
             "outcome": "answered",
             "extracted_data": {"topic": "hours"},
+            "error": None,
         }
 
 

@@ -6,6 +6,7 @@ Used by tests/e2e/conftest.py and bench/widget_size.py. The server gets its own 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -261,6 +262,8 @@ def start_server(var_dir: Path | None = None, extra_env: dict | None = None) -> 
         **os.environ,
         "VAR_DIR": str(var_dir),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        # A Fernet key of its own (32 random bytes, url-safe base64), as for the secret key.
+        "FIELD_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
         "DJANGO_DEBUG": "0",
         "PYTHONUNBUFFERED": "1",
