@@ -289,7 +289,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"daphne": {"level": "WARNING"}},
+    # django-q logs every job it runs at INFO (periodic sweeps every few seconds): warnings only.
+    "loggers": {"daphne": {"level": "WARNING"}, "django-q": {"level": "WARNING"}},
 }
 
 # Webhooks, and encryption at rest of stored secrets (webhook signing secrets, provider
