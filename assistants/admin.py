@@ -51,7 +51,17 @@ class AssistantAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     inlines = [KnowledgeEntryInline]
     fieldsets = [
         (None, {"fields": ["organization", "name", "description", "enabled", "language"]}),
-        ("Conversation", {"fields": ["system_prompt", "starting_message", "fallback_message"]}),
+        (
+            "Conversation",
+            {
+                "fields": [
+                    "system_prompt",
+                    "starting_message",
+                    "fallback_message",
+                    "goodbye_message",
+                ]
+            },
+        ),
         (
             "Speech",
             {

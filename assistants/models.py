@@ -4,6 +4,7 @@ from django.db import models
 
 from accounts.ids import new_object_id
 from accounts.models import Organization
+from voice.config import DEFAULT_GOODBYE_MESSAGE
 
 # The providers tenants may choose per stage; their options (types, bounds, which ones a
 # tenant may set) are declared by the engine in voice.providers.options.
@@ -74,6 +75,9 @@ class Assistant(models.Model):
     fallback_message = models.CharField(
         max_length=500, default="Sorry, I don't know that one. Could you ask another way?"
     )
+    # Said before the assistant ends a call (the caller said goodbye, or POST .../end); blank:
+    # end without one.
+    goodbye_message = models.CharField(max_length=500, blank=True, default=DEFAULT_GOODBYE_MESSAGE)
     endpoint_silence_ms = models.PositiveIntegerField(default=500)
     min_interruption_ms = models.PositiveIntegerField(default=300)
     max_call_seconds = models.PositiveIntegerField(default=600)

@@ -308,6 +308,7 @@ class AssistantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             "dtmf_rules",
             "speech",
             "fallback_message",
+            "goodbye_message",
             "endpoint_silence_ms",
             "min_interruption_ms",
             "max_call_seconds",

@@ -28,3 +28,34 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if first >= size or (last_s and int(last_s) < first):
         raise ValueError("unsatisfiable")
     return first, last
+
+
+def recording_response(recording, range_header: str, filename: str):
+    """A stored recording (a FieldFile) as a 200, a 206 for one byte range, or a 416.
+
+    Shared by the API (`calls.views.CallRecordingView`) and the admin console; raises OSError
+    when the file is missing, which each caller turns into its own 404."""
+    from django.http import FileResponse, HttpResponse
+
+    handle = recording.open("rb")
+    size = recording.size
+    try:
+        byte_range = parse_range(range_header, size)
+    except ValueError:
+        handle.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    if byte_range is None:
+        response = FileResponse(handle, content_type="audio/wav")
+        response["Content-Length"] = str(size)
+    else:
+        first, last = byte_range
+        handle.seek(first)
+        data = handle.read(last - first + 1)
+        handle.close()
+        response = HttpResponse(data, status=206, content_type="audio/wav")
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response

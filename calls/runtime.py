@@ -120,6 +120,7 @@ def session_config_for(call: Call) -> SessionConfig:
         tts=spec("tts"),
         knowledge=[(e.question, e.answer) for e in assistant.knowledge.all()],
         fallback_message=assistant.fallback_message,
+        goodbye_message=assistant.goodbye_message,
         endpoint_silence_ms=assistant.endpoint_silence_ms,
         min_interruption_ms=assistant.min_interruption_ms,
         max_call_seconds=float(min(assistant.max_call_seconds, settings.CALL_MAX_SECONDS)),

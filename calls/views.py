@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -22,7 +21,7 @@ from calls.capacity import ensure_room
 from calls.control import CallAlreadyEnded, ControlAction, call_request_stop
 from calls.gateway import gateway_for, live_socket_info
 from calls.live import session_token_issue
-from calls.ranges import parse_range
+from calls.ranges import recording_response
 from calls.selectors import call_list, calls_for, transcript_status
 from calls.serializers import (
     CallAnalysisSerializer,
@@ -309,30 +308,11 @@ class CallRecordingView(CallDetailBase):
         if not call.recording:
             raise exceptions.NotFound("This call has no recording (yet).")
         try:
-            handle = call.recording.open("rb")
-            size = call.recording.size
+            return recording_response(
+                call.recording, request.headers.get("Range", ""), f"call-{call.id}.wav"
+            )
         except OSError as exc:
             raise exceptions.NotFound("The recording file is missing.") from exc
-        try:
-            byte_range = parse_range(request.headers.get("Range", ""), size)
-        except ValueError:
-            handle.close()
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
-        if byte_range is None:
-            response = FileResponse(handle, content_type="audio/wav")
-            response["Content-Length"] = str(size)
-        else:
-            first, last = byte_range
-            handle.seek(first)
-            data = handle.read(last - first + 1)
-            handle.close()
-            response = HttpResponse(data, status=206, content_type="audio/wav")
-            response["Content-Range"] = f"bytes {first}-{last}/{size}"
-        response["Accept-Ranges"] = "bytes"
-        response["Content-Disposition"] = f'inline; filename="call-{call.id}.wav"'
-        return response
 
 
 class CallLiveView(CallDetailBase):

@@ -213,3 +213,158 @@ def test_staff_member_sees_only_their_organization(staff_client, organization, o
     content = staff_client.get("/admin/accounts/organization/").content.decode()
     assert organization.name in content
     assert other_organization.name not in content
+
+
+# --- The call review console (calls.admin, calls.admin_views) ---
+
+WAV = b"RIFF" + bytes(range(256)) * 4  # 1028 bytes of stand-in audio
+
+
+@pytest.fixture
+def console_call(make_call, make_assistant, make_widget, settings, tmp_path, organization):
+    from calls.models import CallEvent, CallTurn
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    settings.MEDIA_ROOT = tmp_path
+    (tmp_path / "recordings").mkdir()
+    assistant = make_assistant(name="Console bot")
+    widget = make_widget(assistant=assistant)
+    call = make_call(
+        assistant=assistant,
+        widget=widget,
+        status="completed",
+        end_reason="customer-ended-call",
+        analysis_status="ready",
+        analysis={
+            "summary": "Asked about hours.",
+            "outcome": "answered",
+            "extracted_data": {"city": "Lyon"},
+        },
+    )
+    (tmp_path / "recordings" / f"{call.id}.wav").write_bytes(WAV)
+    call.recording.name = f"recordings/{call.id}.wav"
+    call.save()
+    TranscriptEntry.objects.create(call=call, seq=0, role="assistant", text="Hi!", start_ms=0)
+    TranscriptEntry.objects.create(
+        call=call, seq=1, role="user", text="When are you open?", start_ms=65_400, end_ms=67_000
+    )
+    CallTurn.objects.create(
+        call=call,
+        index=0,
+        timings={
+            "speech_end_ms": 67_000,
+            "endpoint_ms": 300,
+            "transcript_ms": 420,
+            "first_text_ms": 900,
+            "first_audio_ms": 1250,
+        },
+    )
+    CallTurn.objects.create(call=call, index=1, timings={"endpoint_ms": 250, "first_audio_ms": 700})
+    event = CallEvent.objects.create(
+        organization=organization, call=call, seq=1, type="call.ended", payload={}
+    )
+    endpoint = WebhookEndpoint.objects.create(
+        organization=organization, url="https://hooks.example.com/in", secret_encrypted="x"
+    )
+    WebhookDelivery.objects.create(
+        organization=organization,
+        endpoint=endpoint,
+        event_id=event.id,
+        event_type=event.type,
+        body="{}",
+        status="failed",
+        attempt_count=3,
+        last_status_code=500,
+    )
+    return call
+
+
+@pytest.mark.django_db
+def test_call_console_shows_player_transcript_clock_waterfall_analysis_and_deliveries(
+    staff_client, console_call
+):
+    content = staff_client.get(f"/admin/calls/call/{console_call.pk}/change/").content.decode()
+
+    assert f'src="/admin/calls/call/{console_call.pk}/recording/"' in content
+    assert 'data-start-ms="65400"' in content
+    assert ">01:05<" in content  # 65.4 s as mm:ss
+    assert "When are you open?" in content
+    assert content.count('<g class="turn"') == 2
+    # Turn 0's stages derived from its marks: 300, 420-300, 900-420, 1250-900.
+    for stage, ms in [
+        ("endpointing", 300),
+        ("speech-to-text", 120),
+        ("reply", 480),
+        ("first audio", 350),
+    ]:
+        assert f'data-stage="{stage}" data-ms="{ms}"' in content
+    # Turn 1 measured only endpoint and first audio: first audio spans 250..700.
+    assert 'data-stage="first audio" data-ms="450"' in content
+    assert '<td class="first_audio_ms">1250</td>' in content
+    assert "Asked about hours." in content and "answered" in content and "Lyon" in content
+    assert "https://hooks.example.com/in: failed, 3 attempts (last HTTP 500)" in content
+
+
+@pytest.mark.django_db
+def test_call_recording_admin_view_serves_ranges_to_the_calls_staff(staff_client, console_call):
+    url = f"/admin/calls/call/{console_call.pk}/recording/"
+
+    whole = staff_client.get(url)
+    part = staff_client.get(url, headers={"Range": "bytes=4-99"})
+    outside = staff_client.get(url, headers={"Range": "bytes=5000-"})
+
+    assert whole.status_code == 200
+    assert b"".join(whole.streaming_content) == WAV
+    assert part.status_code == 206
+    assert part["Content-Range"] == f"bytes 4-99/{len(WAV)}"
+    assert part.content == WAV[4:100]
+    assert outside.status_code == 416
+
+
+@pytest.mark.django_db
+def test_another_organizations_staff_get_404_for_the_call_page_and_recording(
+    client, console_call, other_organization
+):
+    user = User.objects.create(username="other-staff", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_call"))
+    Membership.objects.create(user=user, organization=other_organization)
+    client.force_login(user)
+
+    recording = client.get(f"/admin/calls/call/{console_call.pk}/recording/")
+    page = client.get(f"/admin/calls/call/{console_call.pk}/change/")
+
+    assert recording.status_code == 404
+    assert page.status_code == 404
+    assert "When are you open?" not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_recording_view_needs_a_staff_session(client, console_call):
+    response = client.get(f"/admin/calls/call/{console_call.pk}/recording/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_dashboard_counts_calls_latency_end_reasons_and_outcomes_of_own_organization(
+    staff_client, console_call, make_call, other_organization
+):
+    from calls.models import CallTurn
+
+    extra = make_call(assistant=console_call.assistant, end_reason="assistant-ended-call")
+    for index, ms in enumerate([100, 200, 300, 400]):
+        CallTurn.objects.create(call=extra, index=index, timings={"first_audio_ms": ms})
+    make_call(other_organization, end_reason="theirs-ended")
+
+    changelist = staff_client.get("/admin/calls/call/").content.decode()
+    content = staff_client.get("/admin/calls/call/dashboard/").content.decode()
+
+    assert 'href="/admin/calls/call/dashboard/"' in changelist
+    assert '<span class="total">2</span>' in content
+    # Own first-audio values: 1250, 700, 100, 200, 300, 400 -> p50 300, p95 1250 (nearest rank).
+    assert '<td class="turns">6</td><td class="p50">300</td><td class="p95">1250</td>' in content
+    assert 'data-reason="customer-ended-call"><td>customer-ended-call</td><td class="count">1<' in (
+        content
+    )
+    assert 'data-outcome="answered"><td>answered</td><td class="count">1<' in content
+    assert "theirs-ended" not in content

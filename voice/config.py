@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: What the assistant says before it ends a call (the caller said goodbye, or an API end).
+DEFAULT_GOODBYE_MESSAGE = "Thank you for calling. Goodbye!"
+
 
 @dataclass(frozen=True)
 class ProviderSpec:
@@ -47,7 +50,7 @@ class SessionConfig:
     #: (question, answer) pairs for the ``knowledge`` brain.
     knowledge: list[tuple[str, str]] = field(default_factory=list)
     fallback_message: str = "Sorry, I don't know that. Could you ask another way?"
-    goodbye_message: str = "Thank you for calling. Goodbye!"
+    goodbye_message: str = DEFAULT_GOODBYE_MESSAGE
     #: Said when a provider fails during a turn (after an Error event).
     error_message: str = "Sorry, something went wrong. Please try again."
 

@@ -16,3 +16,10 @@ class WebhooksConfig(AppConfig):
         # Rows are the truth: the sweeper wakes deliveries that are due (retries) or whose
         # queue message was lost, and those a killed worker left leased.
         jobs.periodic("webhooks.delivery.sweep", seconds=15)
+
+        from calls.admin_views import DELIVERY_FINDERS
+        from webhooks.selectors import deliveries_by_event
+
+        # The call console shows each event's deliveries.
+        if deliveries_by_event not in DELIVERY_FINDERS:
+            DELIVERY_FINDERS.append(deliveries_by_event)

@@ -19,3 +19,13 @@ def delivery_list(*, endpoint: WebhookEndpoint, filters: dict) -> QuerySet[Webho
     if filters.get("event_type"):
         deliveries = deliveries.filter(event_type=filters["event_type"])
     return deliveries
+
+
+def deliveries_by_event(organization_id: str, event_ids: list[str]) -> dict[str, list]:
+    """The deliveries made of these events, by event id (for the call console)."""
+    found: dict[str, list] = {}
+    for delivery in WebhookDelivery.objects.filter(
+        organization_id=organization_id, event_id__in=event_ids
+    ).select_related("endpoint"):
+        found.setdefault(delivery.event_id, []).append(delivery)
+    return found

@@ -316,3 +316,15 @@ def test_admin_form_validates_speech_and_free_form_fields_as_the_api_does(assist
     assert good.is_valid(), good.errors
     assert set(good.cleaned_data["speech"]) == {"vad", "stt", "brain", "tts"}
     assert good.cleaned_data["speech"]["tts"]["provider"] == "espeak"
+
+
+def test_goodbye_message_defaults_to_the_engines_line_and_may_be_blank(api):
+    from voice.config import DEFAULT_GOODBYE_MESSAGE
+
+    body = {"name": "Shop", "system_prompt": "Help."}
+    created = api.post("/v1/assistants", body).json()["data"]
+    assert created["goodbye_message"] == DEFAULT_GOODBYE_MESSAGE
+    url = f"/v1/assistants/{created['id']}"
+    assert api.patch(url, {"goodbye_message": ""}).json()["data"]["goodbye_message"] == ""
+    too_long = api.patch(url, {"goodbye_message": "x" * 501})
+    assert too_long.status_code == 400 and "goodbye_message" in too_long.json()["errors"]

@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.services import api_key_create
-from calls import consumers, runtime
+from assistants.models import Assistant
+from calls import consumers
 from calls.models import Call, CallEvent, CallStatus, LiveSessionToken
 from calls.protocol import MAX_TEXT_BYTES, CloseCode
 from tests.calls.fakes import make_factory, silence, speech
@@ -398,15 +399,24 @@ async def test_end_over_rest_says_goodbye_then_ends_completed_api_end():
     )
 
 
-async def test_end_over_rest_without_a_goodbye_line_ends_at_once(monkeypatch):
-    def without_goodbye(call):
-        config = original(call)
-        config.goodbye_message = ""
-        return config
+async def set_goodbye(call: Call, text: str) -> None:
+    await Assistant.objects.filter(pk=call.assistant_id).aupdate(goodbye_message=text)
 
-    original = runtime.session_config_for
-    monkeypatch.setattr(runtime, "session_config_for", without_goodbye)
+
+async def test_end_over_rest_says_the_assistants_own_goodbye_line():
     call, token, key = await queued_call()
+    await set_goodbye(call, "Bye from the bike shop.")
+    caller = await start_call(call, token)
+    assert (await rest("POST", f"/v1/calls/{call.id}/end", key)).status_code == 202
+    seen, _ = await messages_until(caller, lambda m: m["type"] == "__closed__", timeout=15)
+    said = [m["text"] for m in seen if m["type"] == "transcript" and m["role"] == "assistant"]
+    assert said[-1] == "Bye from the bike shop."
+    assert (await wait_for_status(call, CallStatus.COMPLETED)).end_reason == "api_end"
+
+
+async def test_end_over_rest_without_a_goodbye_line_ends_at_once():
+    call, token, key = await queued_call()
+    await set_goodbye(call, "")
     caller = await start_call(call, token)
     assert (await rest("POST", f"/v1/calls/{call.id}/end", key)).status_code == 202
     seen, _ = await messages_until(caller, lambda m: m["type"] == "__closed__")
