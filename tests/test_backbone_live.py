@@ -97,6 +97,7 @@ def postgres_url():
         yield url
 
 
+@pytest.mark.timeout(660)  # the wait below gives up at 300 s and explains what is left
 def test_no_event_is_lost_when_the_worker_is_killed_20_times(postgres_url, tmp_path):
     rng = random.Random(9)
     server = start_server(extra_env={**FAST, "DATABASE_URL": postgres_url, "JOBS_WORKERS": "2"})
@@ -155,8 +156,10 @@ def test_no_event_is_lost_when_the_worker_is_killed_20_times(postgres_url, tmp_p
                     "GET", f"/webhooks/{endpoint['id']}/deliveries?limit=100", expect=200
                 )["data"]
                 late = [d for d in stuck if d["status"] != "delivered"]
+                counts = {s: deliveries(s) for s in ("pending", "delivered", "failed")}
                 raise AssertionError(
-                    f"{len(missing)} events not delivered; undelivered: {late[:5]}"
+                    f"{len(missing)} events not delivered; deliveries by status {counts}; "
+                    f"undelivered: {late[:5]}; worker logs: {server.worker_log_tail(1500)}"
                 ) from timed_out
             assert deliveries("failed") == 0
             ids = [r.headers["webhook-id"] for r in receiver.received if r.status == 200]

@@ -157,6 +157,14 @@ class LiveServer:
         self.workers.append(proc)
         return proc
 
+    def worker_log_tail(self, chars: int = 3000) -> str:
+        """The end of every worker's log, for a failure message."""
+        tails = []
+        for path in sorted(self.var_dir.glob("worker-*.log")):
+            text = path.read_text(errors="replace")
+            tails.append(f"--- {path.name} ---\n{text[-chars:]}")
+        return "\n".join(tails)
+
     def stop_worker(self, proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, sig)

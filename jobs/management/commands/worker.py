@@ -29,14 +29,19 @@ class Command(BaseCommand):
         ticker = threading.Thread(
             target=jobs.run_periodic, args=(stop,), name="periodic-jobs", daemon=True
         )
-        ticker.start()
         # django-q2's `qcluster` command returns once its sentinel process is up; the cluster
         # stops on SIGINT/SIGTERM (its own handlers). Stay in the foreground until then.
         cluster = Cluster()
         try:
+            # The cluster forks its sentinel here (which forks the pusher, the monitor and the
+            # workers). The ticker thread starts only after that fork: a thread holding a lock
+            # (logging, the import lock, a database driver's) at the moment of a fork leaves
+            # the child deadlocked on it forever. That froze whole workers under CI.
             cluster.start()
+            ticker.start()
             while cluster.sentinel.is_alive():
                 time.sleep(0.5)
         finally:
             stop.set()
-            ticker.join(timeout=5)
+            if ticker.is_alive():
+                ticker.join(timeout=5)
