@@ -15,6 +15,9 @@ class Scope(models.TextChoices):
     ASSISTANTS_WRITE = "assistants:write"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    # Phone numbers and the phone provider accounts they belong to.
+    PHONE_NUMBERS_READ = "phone_numbers:read"
+    PHONE_NUMBERS_WRITE = "phone_numbers:write"
 
 
 ALL_SCOPES: tuple[str, ...] = tuple(Scope.values)

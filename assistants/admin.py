@@ -7,7 +7,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from accounts.admin_scoping import OrganizationScopedAdmin
 from accounts.errors import validation_message
 from assistants.models import Assistant, KnowledgeEntry, default_speech
-from assistants.serializers import AssistantSerializer
+from assistants.serializers import AssistantSerializer, KnowledgeEntrySerializer
 from assistants.services import merge_speech
 
 # The admin validates these free-form fields exactly as the API does.
@@ -36,10 +36,30 @@ class AssistantAdminForm(forms.ModelForm):
         return cleaned
 
 
+class KnowledgeEntryForm(forms.ModelForm):
+    """Alternatives are checked as the API checks them (a JSON list of short strings); left
+    empty, there are none."""
+
+    class Meta:
+        model = KnowledgeEntry
+        fields = ["position", "question", "answer", "alternatives"]
+
+    def clean_alternatives(self):
+        value = self.cleaned_data.get("alternatives")
+        if value in (None, ""):
+            return []
+        field = KnowledgeEntrySerializer().fields["alternatives"]
+        try:
+            return field.run_validation(value)
+        except ApiValidationError as exc:
+            raise forms.ValidationError(validation_message({"alternatives": exc.detail})) from exc
+
+
 class KnowledgeEntryInline(admin.TabularInline):
     model = KnowledgeEntry
+    form = KnowledgeEntryForm
     extra = 1
-    fields = ["position", "question", "answer"]
+    fields = ["position", "question", "answer", "alternatives"]
 
 
 @admin.register(Assistant)

@@ -46,6 +46,27 @@ def analysis_plan_of(stored: object) -> dict:
     return plan
 
 
+#: The DTMF rules the phone runtime acts on: ``{"<key>": {"action": "say" | "end_call",
+#: "text": "..."}}`` (``dtmf_rules`` is free-form in seed 002; other shapes are kept, unused).
+DTMF_KEYS = "0123456789*#"
+DTMF_RULE_ACTIONS = ("say", "end_call")
+DTMF_TEXT_MAX = 500
+
+
+def dtmf_rules_of(stored: object) -> dict[str, tuple[str, str]]:
+    """The rules a call acts on: key -> (action, text), from the stored ``dtmf_rules``."""
+    rules: dict[str, tuple[str, str]] = {}
+    if not isinstance(stored, dict):
+        return rules
+    for key, rule in stored.items():
+        if key not in DTMF_KEYS or len(key) != 1 or not isinstance(rule, dict):
+            continue
+        action, text = rule.get("action"), rule.get("text", "")
+        if action in DTMF_RULE_ACTIONS and isinstance(text, str):
+            rules[key] = (action, text[:DTMF_TEXT_MAX])
+    return rules
+
+
 # The llm analyzer's own settings (all optional): the endpoint's name in VOICE_ENDPOINTS
 # (omitted: the brain's, else the first), the model, the request's time-out in seconds.
 LLM_PLAN_KEYS = ("endpoint", "model", "timeout")
@@ -99,6 +120,8 @@ class KnowledgeEntry(models.Model):
     assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="knowledge")
     question = models.CharField(max_length=500)
     answer = models.TextField(max_length=2000)
+    # Other ways a caller may ask the question (strings; bounded by the API).
+    alternatives = models.JSONField(default=list, blank=True)
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -13,6 +13,9 @@ from assistants.models import (
     BRAIN_PROVIDERS,
     DATA_TYPES,
     DEFAULT_SPEECH,
+    DTMF_KEYS,
+    DTMF_RULE_ACTIONS,
+    DTMF_TEXT_MAX,
     STT_PROVIDERS,
     TTS_PROVIDERS,
     VAD_PROVIDERS,
@@ -30,6 +33,10 @@ PROVIDERS = {
 SECRET_OPTION_WORDS = ("key", "secret", "token", "password")
 MASK = "********"
 MAX_KNOWLEDGE_ENTRIES = 500
+MAX_ALTERNATIVES = 20  # per knowledge entry
+MAX_ALTERNATIVE_LENGTH = 300
+# In all, so that the largest valid body stays under DATA_UPLOAD_MAX_MEMORY_SIZE.
+MAX_ALTERNATIVES_TOTAL = 1000
 
 
 def is_secret_option(name: str) -> bool:
@@ -62,6 +69,13 @@ def masked_speech(speech: dict) -> dict:
 class KnowledgeEntrySerializer(StrictSerializerMixin, serializers.Serializer):
     question = serializers.CharField(max_length=500)
     answer = serializers.CharField(max_length=2000)
+    alternatives = serializers.ListField(
+        child=StrictCharField(max_length=MAX_ALTERNATIVE_LENGTH),
+        max_length=MAX_ALTERNATIVES,
+        required=False,
+        help_text="Other ways a caller may ask the question (the offline reply engine matches "
+        f"them too); at most {MAX_ALTERNATIVES}, {MAX_ALTERNATIVE_LENGTH} characters each.",
+    )
 
 
 class SpeechField(serializers.JSONField):
@@ -320,15 +334,43 @@ class AssistantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
+    def validate_dtmf_rules(self, value):
+        """Free-form (seed 002), but a rule the phone acts on (a key with an ``action``) must
+        be one it can act on: a 400 names the key and the field."""
+        for key, rule in (value or {}).items():
+            if not (isinstance(rule, dict) and "action" in rule):
+                continue
+            if len(key) != 1 or key not in DTMF_KEYS:
+                raise serializers.ValidationError(
+                    {key: f"A DTMF key is one of {' '.join(DTMF_KEYS)}."}
+                )
+            if rule["action"] not in DTMF_RULE_ACTIONS:
+                raise serializers.ValidationError(
+                    {key: {"action": f"One of: {', '.join(DTMF_RULE_ACTIONS)}."}}
+                )
+            text = rule.get("text", "")
+            if not isinstance(text, str) or len(text) > DTMF_TEXT_MAX:
+                raise serializers.ValidationError(
+                    {key: {"text": f"A string of at most {DTMF_TEXT_MAX} characters."}}
+                )
+            if rule["action"] == "say" and not text.strip():
+                raise serializers.ValidationError({key: {"text": "Required for `say`."}})
+        return value
+
     def validate_knowledge(self, value):
         if len(value) > MAX_KNOWLEDGE_ENTRIES:
             raise serializers.ValidationError(f"At most {MAX_KNOWLEDGE_ENTRIES} entries.")
+        if sum(len(e.get("alternatives", ())) for e in value) > MAX_ALTERNATIVES_TOTAL:
+            raise serializers.ValidationError(
+                f"At most {MAX_ALTERNATIVES_TOTAL} alternatives in all entries together."
+            )
         return value
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         data["knowledge"] = [
-            {"question": e.question, "answer": e.answer} for e in instance.knowledge.all()
+            {"question": e.question, "answer": e.answer, "alternatives": list(e.alternatives)}
+            for e in instance.knowledge.all()
         ]
         return data
 

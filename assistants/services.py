@@ -29,7 +29,13 @@ def merge_speech(current: dict, changes: dict) -> dict:
 def _replace_knowledge(assistant: Assistant, entries: list[dict]) -> None:
     assistant.knowledge.all().delete()
     KnowledgeEntry.objects.bulk_create(
-        KnowledgeEntry(assistant=assistant, question=e["question"], answer=e["answer"], position=i)
+        KnowledgeEntry(
+            assistant=assistant,
+            question=e["question"],
+            answer=e["answer"],
+            alternatives=list(e.get("alternatives", [])),
+            position=i,
+        )
         for i, e in enumerate(entries)
     )
 

@@ -25,7 +25,7 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "duration_seconds",
     ]
     list_filter = ["status", "type", "transport", "organization"]
-    search_fields = ["id", "transcript__text"]
+    search_fields = ["id", "transcript__text", "provider_call_sid", "from_number", "to_number"]
     date_hierarchy = "created_at"
     # The console (player, transcript, waterfall, analysis, events with their webhook
     # deliveries) replaces the raw inlines.
@@ -41,6 +41,9 @@ class CallAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "end_reason",
         "transport",
         "origin",
+        "from_number",
+        "to_number",
+        "provider_call_sid",
         "consent",
         "variables",
         "connected_at",

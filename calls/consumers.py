@@ -45,6 +45,7 @@ from calls.protocol import (
     text_too_big,
 )
 from calls.runtime import CallRuntime
+from calls.transport import WebRTCTransport, WebSocketTransport
 from calls.vocabulary import EndReason
 from calls.webrtc import CallPeer, ice_servers, webrtc_available
 
@@ -97,7 +98,6 @@ class WebCallConsumer(AsyncWebsocketConsumer):
     call_over = False  # this consumer ended the call (or saw its runtime end it)
     abort_with: tuple[CloseCode, str, ErrorStage] | None = None
     peer: CallPeer | None = None
-    played_reporter: asyncio.Task | None = None
     hello_timer: asyncio.TimerHandle | None = None
     control_group = ""  # call_control_group(call_id): end/cancel over the REST API
 
@@ -275,16 +275,15 @@ class WebCallConsumer(AsyncWebsocketConsumer):
                 CloseCode.BUSY, BUSY_TEXT, end_reason=EndReason.SERVER_BUSY, stage=ErrorStage.SERVER
             )
             return
-        self.runtime = CallRuntime(
-            call=self.call,
-            transport=AudioPath.WEBRTC if use_webrtc else AudioPath.WEBSOCKET,
-            send_json=self.send_json,
-            send_bytes=self.send_peer_audio if use_webrtc else self.send_audio,
-            close=self.close_after_end,
-            flush=self.peer.outbound.flush if use_webrtc else None,
-        )
         if use_webrtc:
-            self.played_reporter = asyncio.create_task(self.report_peer_playback())
+            transport = WebRTCTransport(
+                peer=self.peer, send_json=self.send_json, close=self.close_after_end
+            )
+        else:
+            transport = WebSocketTransport(
+                send_json=self.send_json, send_bytes=self.send_audio, close=self.close_after_end
+            )
+        self.runtime = CallRuntime(call=self.call, transport=transport)
         await self.runtime.start()  # an error here is the boundary's: failed/error, 4500
 
     # --- WebRTC ---
@@ -315,34 +314,20 @@ class WebCallConsumer(AsyncWebsocketConsumer):
             return
         await self.send_json({"type": ServerMessage.WEBRTC_ANSWER, "sdp": answer})
 
+    def _on_webrtc(self) -> bool:
+        return self.runtime is not None and self.runtime.transport.name == AudioPath.WEBRTC
+
     def peer_audio(self, pcm: bytes) -> None:
-        if self.runtime is not None and self.runtime.transport == AudioPath.WEBRTC:
+        if self._on_webrtc():
             self.runtime.push_audio(pcm)
 
     async def peer_state(self, state: str) -> None:
         logger.info("call %s: WebRTC connection %s", self.call.id, state)
-        if (
-            state in ("failed", "closed", "media_timeout")
-            and self.runtime is not None
-            and self.runtime.transport == AudioPath.WEBRTC
-        ):
+        if state in ("failed", "closed", "media_timeout") and self._on_webrtc():
             await self.end_call(EndReason.CONNECTION_LOST)
-
-    async def send_peer_audio(self, pcm: bytes) -> None:
-        if self.peer is not None:
-            self.peer.outbound.enqueue(pcm)
-
-    async def report_peer_playback(self) -> None:
-        """On WebRTC the server holds the playout buffer: what left it is what was heard."""
-        while self.runtime is not None and self.peer is not None:
-            self.runtime.report_played(self.peer.outbound.played_ms)
-            await asyncio.sleep(0.1)
 
     async def close_peer(self) -> None:
         peer, self.peer = self.peer, None
-        if self.played_reporter is not None:
-            self.played_reporter.cancel()
-            self.played_reporter = None
         if peer is not None:
             await peer.close()
 

@@ -6,8 +6,10 @@ one that answers the request. So the view does not end it: it sends
 `call_control_group(call_id)`, which the call socket's consumer joins before it claims the
 call, and the answer is 202. Nothing is lost when no process runs the call:
 
-- a call nobody has connected to yet (queued, unclaimed) is ended here, at once, `failed`
-  with `canceled`, by either action (there is no conversation to say goodbye to);
+- a call nobody has connected to yet (queued, or a phone call still ringing; unclaimed) is
+  ended here, at once, `failed` with `canceled`, by either action (there is no conversation
+  to say goodbye to; a phone call is then hung up at its provider, which reacts to
+  `call.ended`);
 - a claimed or in-progress call whose process died ends through the reaper
   (`server_restart`), as it would without the request.
 """
@@ -50,7 +52,7 @@ def call_request_stop(*, call: Call, action: ControlAction) -> bool:
     it had ended before."""
     if call.is_terminal:
         raise CallAlreadyEnded(call.status)
-    if call.status == CallStatus.QUEUED and call.connected_at is None:
+    if call.status in (CallStatus.QUEUED, CallStatus.RINGING) and call.connected_at is None:
         # Nobody has connected: no process holds it. A client claiming it at this very moment
         # is refused (4409: the claim only takes a queued call) or, if it claimed first, finds
         # the call ended at its hello and is told so.

@@ -61,6 +61,11 @@ class Call(models.Model):
     end_reason = models.CharField(max_length=40, blank=True)
     transport = models.CharField(max_length=16, blank=True)
     origin = models.CharField(max_length=300, blank=True)
+    # Phone calls: the numbers (E.164 for ours; the caller's as the provider gave it) and the
+    # provider's id of the call (Twilio's CallSid), by which its callbacks find it.
+    from_number = models.CharField(max_length=64, blank=True)
+    to_number = models.CharField(max_length=64, blank=True)
+    provider_call_sid = models.CharField(max_length=64, blank=True, db_index=True)
     consent = models.JSONField(null=True, blank=True)
     variables = models.JSONField(default=dict, blank=True)
     token_hash = models.CharField(max_length=64, blank=True, editable=False)

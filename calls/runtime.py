@@ -1,8 +1,8 @@
 """Runs a `voice` session for a call and bridges it to a transport and to the database.
 
-The transport (the WebSocket consumer, later WebRTC) hands audio and control in and gets
-audio and JSON events out through three callbacks; everything the engine reports is
-persisted through `calls.services`. The transport is the only thing that differs.
+The transport (`calls.transport.CallTransport`: the browser's socket, WebRTC, a Twilio media
+stream) hands audio, heard time and digits in and gets protocol messages and 16 kHz audio out;
+everything the engine reports is persisted through `calls.services`. The runtime knows no wire.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from assistants.models import DEFAULT_SPEECH
+from assistants.models import DEFAULT_SPEECH, dtmf_rules_of
 from calls import capacity, services
 from calls.models import Call
 from calls.protocol import CallState, CloseCode, ServerMessage
+from calls.transport import CallTransport
 from calls.vocabulary import EndReason, Role
 from voice import events as ev
 from voice.config import ProviderSpec, SessionConfig
@@ -31,11 +31,6 @@ from voice.session import Session
 
 logger = logging.getLogger(__name__)
 
-SendJson = Callable[[dict[str, Any]], Awaitable[None]]
-SendBytes = Callable[[bytes], Awaitable[None]]
-Close = Callable[[int], Awaitable[None]]
-
-FRAME_MS = 20
 HEARTBEAT_SECONDS = 10
 STOP_TIMEOUT_SECONDS = 10
 # An end over the REST API lets the assistant say its goodbye line; this bounds how long.
@@ -118,9 +113,10 @@ def session_config_for(call: Call) -> SessionConfig:
         stt=spec("stt"),
         brain=spec("brain"),
         tts=spec("tts"),
-        knowledge=[(e.question, e.answer) for e in assistant.knowledge.all()],
+        knowledge=[(e.question, e.answer, e.alternatives) for e in assistant.knowledge.all()],
         fallback_message=assistant.fallback_message,
         goodbye_message=assistant.goodbye_message,
+        dtmf_rules=dtmf_rules_of(assistant.dtmf_rules),
         endpoint_silence_ms=assistant.endpoint_silence_ms,
         min_interruption_ms=assistant.min_interruption_ms,
         max_call_seconds=float(min(assistant.max_call_seconds, settings.CALL_MAX_SECONDS)),
@@ -141,58 +137,14 @@ async def providers_for(config: SessionConfig):
     return await warm_up(config)
 
 
-class PlaybackTracker:
-    """Turns the client's "total ms played" into "ms heard of the current utterance".
-
-    Samples play in the order sent, except those flushed at an interruption: everything sent
-    before the interruption and not played by the flush is dropped.
-    """
-
-    def __init__(self) -> None:
-        self.sent_ms = 0
-        self.dropped_ms = 0
-        self.utterance_start_ms = 0
-        self.flush_pending_at: int | None = None
-
-    def sent(self, ms: int) -> None:
-        self.sent_ms += ms
-
-    def utterance_started(self) -> None:
-        self.utterance_start_ms = self.sent_ms
-
-    def interrupted(self) -> None:
-        self.flush_pending_at = self.sent_ms
-
-    def heard(self, played_total_ms: int) -> int:
-        if self.flush_pending_at is not None:
-            # The first report after the flush fixes how much of what was sent was dropped.
-            self.dropped_ms += max(0, self.flush_pending_at - self.dropped_ms - played_total_ms)
-            self.flush_pending_at = None
-        played_position = played_total_ms + self.dropped_ms
-        return max(0, min(played_position, self.sent_ms) - self.utterance_start_ms)
-
-
 class CallRuntime:
     """One live call: a voice session, its event pump, heartbeats and persistence."""
 
-    def __init__(
-        self,
-        *,
-        call: Call,
-        transport: str,
-        send_json: SendJson,
-        send_bytes: SendBytes,
-        close: Close,
-        flush: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, *, call: Call, transport: CallTransport) -> None:
         self.call = call
-        self.flush_output = flush
         self.transport = transport
-        self.send_json = send_json
-        self.send_bytes = send_bytes
-        self.close_transport = close
+        self.send_json = transport.send_message
         self.session: Session | None = None
-        self.playback = PlaybackTracker()
         self.ended = asyncio.Event()
         self._finishing = False
         self.end_reason: str | None = None
@@ -205,10 +157,11 @@ class CallRuntime:
     async def start(self) -> None:
         # Counted from here (before any wait) until _finish: MAX_CONCURRENT_CALLS.
         capacity.run_started(self.call.id)
+        self.transport.attach(self)
         config = await database_sync_to_async(session_config_for)(self.call)
         providers = await providers_for(config)
         started = await database_sync_to_async(services.call_start)(
-            call=self.call, transport=self.transport
+            call=self.call, transport=self.transport.name
         )
         if not started:
             # Ended meanwhile (reaped, canceled): tell the client how, run nothing.
@@ -220,8 +173,8 @@ class CallRuntime:
             {
                 "type": ServerMessage.CALL_STARTED,
                 "call_id": self.call.id,
-                "sample_rate": 16000,
-                "audio": self.transport,
+                "sample_rate": self.transport.sample_rate,
+                "audio": self.transport.name,
             }
         )
         self._pump_task = asyncio.create_task(self._pump(), name=f"call-{self.call.id}-pump")
@@ -238,8 +191,18 @@ class CallRuntime:
             self.session.push_audio(pcm)
 
     def report_played(self, played_total_ms: int) -> None:
+        """The far end has played ``played_total_ms`` in all (browser playback reports)."""
+        self.transport.played(played_total_ms)
+
+    def report_heard(self, ms: int) -> None:
+        """The listener has heard ``ms`` of the current utterance (from the transport)."""
         if self.session is not None:
-            self.session.report_played(self.playback.heard(played_total_ms))
+            self.session.report_played(ms)
+
+    def push_digit(self, digit: str) -> None:
+        """A DTMF key the caller pressed (phone transports)."""
+        if self.session is not None and not self.ended.is_set():
+            self.session.push_digit(digit)
 
     async def stop(self, reason: str) -> None:
         """End the call (idempotent) and wait until it is persisted and every task is gone.
@@ -306,8 +269,7 @@ class CallRuntime:
     async def _handle(self, event: ev.Event) -> None:
         call_id = self.call.id
         if isinstance(event, ev.AudioOut):
-            self.playback.sent(FRAME_MS * len(event.pcm) // 640)
-            await self.send_bytes(event.pcm)
+            await self.transport.send_audio(event.pcm)
         elif isinstance(event, ev.Transcript):
             await self.send_json(
                 {
@@ -338,16 +300,14 @@ class CallRuntime:
             await self.send_json({"type": ServerMessage.USER_SPEECH_STOPPED})
             await self._send_state(CallState.THINKING)
         elif isinstance(event, ev.AssistantSpeechStarted):
-            self.playback.utterance_started()
+            self.transport.utterance_started()
             await self.send_json({"type": ServerMessage.ASSISTANT_SPEECH_STARTED})
             await self._send_state(CallState.SPEAKING)
         elif isinstance(event, ev.AssistantSpeechStopped):
             await self.send_json({"type": ServerMessage.ASSISTANT_SPEECH_STOPPED})
             await self._send_state(CallState.LISTENING)
         elif isinstance(event, ev.Interruption):
-            self.playback.interrupted()
-            if self.flush_output is not None:
-                self.flush_output()  # audio buffered on the server side (WebRTC track)
+            self.transport.interrupted()  # drops what the transport still holds to play
             await self.send_json(
                 {"type": ServerMessage.INTERRUPTION, "heard_text": event.heard_text}
             )
@@ -408,7 +368,7 @@ class CallRuntime:
         # Always after call.ended: the transport is torn down, with a code daphne can send.
         code = CloseCode.SERVER_ERROR if reason == EndReason.ERROR else CloseCode.NORMAL
         try:
-            await self.close_transport(code)
+            await self.transport.close(code)
         except Exception:
             logger.exception("call %s: closing the transport failed", self.call.id)
 

@@ -66,7 +66,8 @@ class InitiateCallSerializer(StrictSerializerMixin, serializers.Serializer):
     def validate_type(self, value):
         if value != CallType.WEB:
             raise serializers.ValidationError(
-                "Unsupported call type; only 'web' is available here."
+                "Unsupported call type; only 'web' is available here "
+                "(phone calls: POST /v1/calls/phone/initiate)."
             )
         return value
 
@@ -193,6 +194,11 @@ class CallSerializer(serializers.ModelSerializer):
     transport = OptionalChoiceField([path.value for path in AudioPath])
     end_reason = OptionalChoiceField([reason.value for reason in EndReason])
     origin = OptionalCharField(help_text="The page origin of a widget call.")
+    from_number = OptionalCharField(help_text="A phone call's calling number (E.164).")
+    to_number = OptionalCharField(help_text="A phone call's called number (E.164).")
+    provider_call_sid = OptionalCharField(
+        help_text="A phone call's id at its provider (Twilio's CallSid)."
+    )
     variables = serializers.DictField(child=serializers.CharField(), read_only=True)
     consent = serializers.SerializerMethodField()
     duration = serializers.FloatField(
@@ -215,6 +221,9 @@ class CallSerializer(serializers.ModelSerializer):
             "transport",
             "end_reason",
             "origin",
+            "from_number",
+            "to_number",
+            "provider_call_sid",
             "variables",
             "consent",
             "created_at",

@@ -66,6 +66,9 @@ def call_create(
     origin: str = "",
     consent: dict[str, Any] | None = None,
     variables: dict[str, str] | None = None,
+    from_number: str = "",
+    to_number: str = "",
+    provider_call_sid: str = "",
 ) -> tuple[Call, str]:
     """Create a queued call and the single-use token its client connects with."""
     assistant_check_callable(assistant)
@@ -78,6 +81,9 @@ def call_create(
         origin=origin,
         consent=consent,
         variables=variables or {},
+        from_number=from_number,
+        to_number=to_number,
+        provider_call_sid=provider_call_sid,
         token_hash=hash_gateway_token(token),
         token_expires_at=timezone.now() + timedelta(seconds=settings.CALL_TOKEN_TTL_SECONDS),
     )
@@ -180,15 +186,30 @@ def _status_changed(call: Call, old: str) -> None:
 
 @transaction.atomic
 def call_start(*, call: Call, transport: str) -> bool:
-    """The conversation begins. Returns False when the call was no longer waiting to start."""
+    """The conversation begins. Returns False when the call was no longer waiting to start.
+
+    A phone call is answered before its media stream starts: the provider's "answered"
+    callback starts it with no ``transport`` (""), and the stream's start then joins it
+    (True, nothing recorded twice). A call already started with a transport is not
+    started again."""
     now = timezone.now()
     locked = (
         Call.objects.select_for_update()
-        .filter(pk=call.pk, status__in=[CallStatus.QUEUED, CallStatus.RINGING])
+        .filter(
+            pk=call.pk,
+            status__in=[CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS],
+        )
         .first()
     )
     if locked is None:
         return False
+    if locked.status == CallStatus.IN_PROGRESS:
+        if locked.transport or not transport:
+            return False
+        locked.transport = transport
+        locked.save(update_fields=["transport", "updated_at"])
+        call.status, call.started_at, call.transport = locked.status, locked.started_at, transport
+        return True
     old = locked.status
     locked.status, locked.started_at, locked.heartbeat_at = CallStatus.IN_PROGRESS, now, now
     locked.transport = transport
@@ -200,6 +221,34 @@ def call_start(*, call: Call, transport: str) -> bool:
         type=EventType.CALL_STARTED,
         payload={"call_id": call.id, "transport": transport, "started_at": _iso(now)},
     )
+    return True
+
+
+def call_token_issue(*, call_id: str, ttl_seconds: int) -> str | None:
+    """A new single-use connect token for a call nobody has connected to yet (a phone call's
+    media stream connects when the callee answers, later than a browser would); the previous
+    token stops working. None when the call is already connected or has ended."""
+    token = new_gateway_token()
+    issued = Call.objects.filter(
+        pk=call_id, status__in=LIVE_STATUSES, connected_at__isnull=True
+    ).update(
+        token_hash=hash_gateway_token(token),
+        token_expires_at=timezone.now() + timedelta(seconds=ttl_seconds),
+        updated_at=timezone.now(),
+    )
+    return token if issued else None
+
+
+@transaction.atomic
+def call_mark_ringing(*, call_id: str) -> bool:
+    """A queued phone call is ringing at the far end. Returns False when it was not queued
+    (already ringing, answered or ended: a late report never moves a call backwards)."""
+    call = Call.objects.select_for_update().filter(pk=call_id, status=CallStatus.QUEUED).first()
+    if call is None:
+        return False
+    call.status = CallStatus.RINGING
+    call.save(update_fields=["status", "updated_at"])
+    _status_changed(call, CallStatus.QUEUED)
     return True
 
 

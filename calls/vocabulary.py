@@ -44,6 +44,8 @@ TERMINAL_STATUSES = (
 
 class CallType(models.TextChoices):
     WEB = "web"
+    OUTBOUND_PHONE = "outbound_phone"  # placed by POST /v1/calls/phone/initiate (telephony)
+    INBOUND_PHONE = "inbound_phone"  # answered on a phone number's voice webhook (telephony)
 
 
 class EndReason(StrEnum):
@@ -61,7 +63,12 @@ class EndReason(StrEnum):
     SERVER_RESTART = "server_restart"  # the process running it is gone (reaper)
     NEVER_CONNECTED = "never_connected"  # the token expired before anyone connected (reaper)
     API_END = "api_end"  # ended over the REST API
-    CANCELED = "canceled"  # canceled over the REST API
+    CANCELED = "canceled"  # canceled over the REST API, or by the phone provider
+    # Phone calls (telephony): how the provider reported the call's end before it was answered.
+    BUSY = "busy"  # the callee's line was busy
+    NO_ANSWER = "no_answer"  # nobody answered
+    PROVIDER_FAILED = "provider_failed"  # the provider could not connect the call
+    PLACEMENT_FAILED = "placement_failed"  # the provider's API refused or could not be reached
 
 
 # Reasons that still count as a completed call; every other reason ends it `failed`.

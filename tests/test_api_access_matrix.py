@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -12,6 +13,8 @@ from accounts.models import ALL_SCOPES, APIKey
 from accounts.services import api_key_revoke
 from assistants.models import Assistant, KnowledgeEntry
 from calls.models import Call, LiveSessionToken, TranscriptEntry
+from telephony.models import PhoneNumber, TwilioAccount, TwilioCall
+from telephony.services import phone_number_create, twilio_account_create
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import endpoint_create, endpoint_send_test
 from widgets.models import Widget, WidgetOrigin
@@ -127,6 +130,73 @@ ENDPOINTS = [
         {"since": "2020-01-01T00:00:00Z"},
     ),
 ]
+ENDPOINTS += [
+    Endpoint(
+        "calls-phone-initiate",
+        "POST",
+        "/v1/calls/phone/initiate",
+        "calls:write",
+        201,
+        lambda w: {
+            "phone_purchase_id": w["phone_number"],
+            "phoneNumber": "+14155552671",
+            "provider": "twilio",
+        },
+    ),
+    Endpoint("phone-numbers-list", "GET", "/v1/phone-numbers", "phone_numbers:read"),
+    Endpoint(
+        "phone-numbers-create",
+        "POST",
+        "/v1/phone-numbers",
+        "phone_numbers:write",
+        201,
+        lambda w: {
+            "number": "+14155550199",
+            "twilio_account_id": w["twilio_account"],
+            "assistant_id": w["assistant"],
+        },
+    ),
+    Endpoint("phone-numbers-get", "GET", "/v1/phone-numbers/{phone_number}", "phone_numbers:read"),
+    Endpoint(
+        "phone-numbers-patch",
+        "PATCH",
+        "/v1/phone-numbers/{phone_number}",
+        "phone_numbers:write",
+        body={"name": "Front desk"},
+    ),
+    Endpoint(
+        "phone-numbers-delete", "DELETE", "/v1/phone-numbers/{phone_number}", "phone_numbers:write"
+    ),
+    Endpoint("twilio-accounts-list", "GET", "/v1/telephony/twilio-accounts", "phone_numbers:read"),
+    Endpoint(
+        "twilio-accounts-create",
+        "POST",
+        "/v1/telephony/twilio-accounts",
+        "phone_numbers:write",
+        201,
+        {"name": "New", "account_sid": "AC" + "e" * 32, "auth_token": "f" * 32},
+    ),
+    Endpoint(
+        "twilio-accounts-get",
+        "GET",
+        "/v1/telephony/twilio-accounts/{twilio_account}",
+        "phone_numbers:read",
+    ),
+    Endpoint(
+        "twilio-accounts-patch",
+        "PATCH",
+        "/v1/telephony/twilio-accounts/{twilio_account}",
+        "phone_numbers:write",
+        body={"name": "Renamed"},
+    ),
+    # The spare account: one that phone numbers use cannot be deleted (409).
+    Endpoint(
+        "twilio-accounts-delete",
+        "DELETE",
+        "/v1/telephony/twilio-accounts/{spare_account}",
+        "phone_numbers:write",
+    ),
+]
 IDS = [e.name for e in ENDPOINTS]
 OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e.path or callable(e.body)]
 LIST_ENDPOINTS = {
@@ -134,7 +204,11 @@ LIST_ENDPOINTS = {
     "widgets-list": "widget",
     "calls-list": "call",
     "webhooks-list": "webhook",
+    "phone-numbers-list": "phone_number",
+    "twilio-accounts-list": "twilio_account",
 }
+# Distinct numbers for the worlds of both organizations (numbers are unique everywhere).
+NUMBERS = (f"+1415555{n:04d}" for n in itertools.count(1000))
 
 
 def build_world(org, make_assistant, make_widget, make_call) -> dict:
@@ -147,7 +221,19 @@ def build_world(org, make_assistant, make_widget, make_call) -> dict:
     webhook, _ = endpoint_create(organization=org, url="https://hooks.example.com/in")
     delivery = endpoint_send_test(endpoint=webhook)  # its queue message never runs here
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed")
+    twilio_account = twilio_account_create(
+        organization=org, name="Main", account_sid="AC" + "a" * 32, auth_token="b" * 32
+    )
+    spare_account = twilio_account_create(
+        organization=org, name="Spare", account_sid="AC" + "c" * 32, auth_token="d" * 32
+    )
+    phone_number = phone_number_create(
+        organization=org, number=next(NUMBERS), twilio_account=twilio_account, assistant=assistant
+    )
     return {
+        "twilio_account": twilio_account.id,
+        "spare_account": spare_account.id,
+        "phone_number": phone_number.id,
         "assistant": assistant.id,
         "widget": widget.id,
         "call": call.id,
@@ -175,6 +261,9 @@ def database_state() -> dict:
         WebhookEndpoint,
         WebhookDelivery,
         WebhookAttempt,
+        TwilioAccount,
+        PhoneNumber,
+        TwilioCall,
     )
     state = {}
     for model in models:
@@ -362,7 +451,11 @@ def test_lists_only_show_own_organization(api, other_api, world, other_world, en
     theirs = other_api.get(path).json()
 
     def own(w: dict) -> set:
-        return {w[kind], w["live_call"]} if kind == "call" else {w[kind]}
+        if kind == "call":
+            return {w[kind], w["live_call"]}
+        if kind == "twilio_account":
+            return {w[kind], w["spare_account"]}
+        return {w[kind]}
 
     assert {item["id"] for item in mine["data"]} == own(world)
     assert {item["id"] for item in theirs["data"]} == own(other_world)

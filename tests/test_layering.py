@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("accounts", "assistants", "widgets", "calls", "jobs", "webhooks")
+APPS = ("accounts", "assistants", "widgets", "calls", "jobs", "webhooks", "telephony")
 # Which project packages each package may import. netguard (the outbound URL guard) is the
 # bottom: framework-free, it imports nothing of the project, and everyone may use it.
 # assistants reads the speech providers' option schemas from voice.
@@ -25,6 +25,9 @@ ALLOWED = {
     # imports webhooks).
     "jobs": set(),
     "webhooks": {"accounts", "calls", "jobs", "netguard"},
+    # telephony places and answers phone calls through calls' services and reacts to call
+    # events (calls never imports telephony); its media stream feeds the voice engine.
+    "telephony": {"accounts", "assistants", "calls", "jobs", "netguard", "voice"},
 }
 FRAMEWORKS = {"django", "rest_framework", "channels", "daphne"}
 

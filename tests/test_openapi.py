@@ -37,15 +37,27 @@ DOCUMENTED = {
     "/v1/calls/{call_id}/live": {"get"},
     "/v1/calls/{call_id}/end": {"post"},
     "/v1/calls/{call_id}/cancel": {"post"},
+    "/v1/calls/phone/initiate": {"post"},
+    "/v1/phone-numbers": {"get", "post"},
+    "/v1/phone-numbers/{phone_number_id}": {"get", "patch", "delete"},
+    "/v1/telephony/twilio-accounts": {"get", "post"},
+    "/v1/telephony/twilio-accounts/{account_id}": {"get", "patch", "delete"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 # Seed-mandated bodies that are not `data` in the envelope: (path, method, status).
 BARE_BODIES = {
     ("/v1/calls/initiate", "post", "201"),
+    ("/v1/calls/phone/initiate", "post", "201"),
     ("/v1/widgets/create-call", "post", "201"),
     ("/v1/widgets/{widget_id}/public", "get", "200"),
 }
-LISTS = {"assistants_list", "widgets_list", "calls_list"}
+LISTS = {
+    "assistants_list",
+    "widgets_list",
+    "calls_list",
+    "phone_numbers_list",
+    "twilio_accounts_list",
+}
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 
@@ -249,6 +261,15 @@ EXPECTED_ERRORS = {
     ("/v1/calls/initiate", "post"): {"400", "401", "403", "404", "413", "415", "500", "503"},
     ("/v1/calls/{call_id}", "get"): {"401", "403", "404", "500"},
     ("/v1/calls/{call_id}/recording", "get"): {"401", "403", "404", "416", "500"},
+    ("/v1/calls/phone/initiate", "post"): {"400", "401", "403", "404", "413", "415", "500"},
+    ("/v1/telephony/twilio-accounts/{account_id}", "delete"): {
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "500",
+    },
     ("/v1/assistants/{assistant_id}", "delete"): {"401", "403", "404", "409", "413", "500"},
 }
 
@@ -374,6 +395,8 @@ WIDGET_KEYS = {
     "call_to_action",
     "terms_and_condition",
     "terms_and_condition_content",
+    "placement",
+    "position",
     "allowed_origins",
     "created_at",
     "updated_at",
@@ -389,6 +412,9 @@ CALL_KEYS = {
     "transport",
     "end_reason",
     "origin",
+    "from_number",
+    "to_number",
+    "provider_call_sid",
     "variables",
     "consent",
     "created_at",

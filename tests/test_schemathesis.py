@@ -21,7 +21,9 @@ test checks that the live server serves exactly those.
 
 from __future__ import annotations
 
+import itertools
 import os
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -69,6 +71,9 @@ def documented_operations() -> list[tuple[str, str]]:
 
 OPERATIONS = documented_operations()
 WEBHOOKS = any(path.startswith("/v1/webhooks") for _, path in OPERATIONS)  # the app is installed
+PHONES = any(path.startswith("/v1/phone-numbers") for _, path in OPERATIONS)  # telephony is
+# Phone numbers are unique across organizations: each object set gets its own.
+PHONE_NUMBERS = (f"+1415555{n:04d}" for n in itertools.count(2000))
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +107,30 @@ def ids(live_api: LiveServer) -> dict[str, dict[str, str]]:
         if WEBHOOKS:
             webhook = live_api.api("POST", "/webhooks", {"url": WEBHOOK_URL}, expect=201)
             made["webhook_id"] = webhook["data"]["id"]
+        if PHONES:
+            # Nothing is placed: no job worker runs beside this server (JOBS_SYNC=0).
+            account = live_api.api(
+                "POST",
+                "/telephony/twilio-accounts",
+                {
+                    "name": "Main",
+                    "account_sid": "AC" + secrets.token_hex(16),
+                    "auth_token": "f" * 32,
+                },
+                expect=201,
+            )
+            number = live_api.api(
+                "POST",
+                "/phone-numbers",
+                {
+                    "number": next(PHONE_NUMBERS),
+                    "twilio_account_id": account["data"]["id"],
+                    "assistant_id": assistant["id"],
+                },
+                expect=201,
+            )
+            made["account_id"] = account["data"]["id"]
+            made["phone_number_id"] = number["data"]["id"]
         return made
 
     read = objects()
@@ -143,6 +172,16 @@ def live_schema(live_api: LiveServer, ids: dict[str, dict[str, str]]):
                 # widget_id), and half the time a webhook URL the endpoint accepts.
                 "body.assistantId": read["assistant_id"],
                 "body.widget_id": read["widget_id"],
+                # The phone API's: a number's account and assistant, phone initiate's number.
+                **(
+                    {
+                        "body.twilio_account_id": read["account_id"],
+                        "body.assistant_id": read["assistant_id"],
+                        "body.phone_purchase_id": read["phone_number_id"],
+                    }
+                    if PHONES
+                    else {}
+                ),
                 "body.url": {"dictionary": "webhook-urls", "probability": 0.5},
             },
         },

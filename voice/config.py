@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: What the assistant says before it ends a call (the caller said goodbye, or an API end).
 DEFAULT_GOODBYE_MESSAGE = "Thank you for calling. Goodbye!"
@@ -30,6 +30,21 @@ def _spec(name: str) -> Any:
     return field(default_factory=lambda: ProviderSpec(name))
 
 
+#: What a DTMF rule does: speak its line, or speak its line (or the goodbye line) and hang up.
+DTMF_ACTIONS = ("say", "end_call")
+DTMF_DIGITS = "0123456789*#ABCD"
+
+
+class KnowledgeEntry(NamedTuple):
+    """One entry of the ``knowledge`` brain; a plain ``(question, answer)`` or
+    ``(question, answer, alternatives)`` tuple works as well."""
+
+    question: str
+    answer: str
+    #: Other ways a caller may ask the question.
+    alternatives: tuple[str, ...] = ()
+
+
 @dataclass
 class SessionConfig:
     """Everything one call needs. ``SessionConfig()`` runs the offline stack.
@@ -47,10 +62,13 @@ class SessionConfig:
     brain: ProviderSpec = _spec("knowledge")
     tts: ProviderSpec = _spec("piper")
 
-    #: (question, answer) pairs for the ``knowledge`` brain.
-    knowledge: list[tuple[str, str]] = field(default_factory=list)
+    #: Entries of the ``knowledge`` brain: :class:`KnowledgeEntry` or plain
+    #: ``(question, answer[, alternatives])`` tuples.
+    knowledge: list[tuple[Any, ...]] = field(default_factory=list)
     fallback_message: str = "Sorry, I don't know that. Could you ask another way?"
     goodbye_message: str = DEFAULT_GOODBYE_MESSAGE
+    #: Keys a phone caller may press: digit -> (action, text); actions in DTMF_ACTIONS.
+    dtmf_rules: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: Said when a provider fails during a turn (after an Error event).
     error_message: str = "Sorry, something went wrong. Please try again."
 

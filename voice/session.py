@@ -92,6 +92,8 @@ class _Reply:
     emitted_ms: int = 0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     timings: dict[str, int | None] = field(default_factory=dict)
+    #: Where the reply engine says the reply came from (``ReplyPart.source``).
+    source: dict[str, Any] | None = None
 
     def release(self) -> None:
         self.released = True
@@ -238,10 +240,28 @@ class Session:
         assistant is saying (what was heard is kept) or preparing, say the goodbye line, then
         end with ``reason``. The caller is not listened to meanwhile. False when there is no
         goodbye line or the session is not running: the caller then ends the call at once."""
-        text = substitute(self.config.goodbye_message, self.config.variables).strip()
-        if not text or self._closing or self._vad_stream is None or self._saying_goodbye:
-            return False
-        self._saying_goodbye = True
+        return self._say_and_end(self.config.goodbye_message, reason)
+
+    def push_digit(self, digit: str) -> None:
+        """A key the phone caller pressed: the assistant's DTMF rule for it, if any (others
+        are ignored). ``say`` stops what the assistant is saying and speaks the rule's line;
+        ``end_call`` speaks the rule's line (or the goodbye line) and hangs up."""
+        rule = self.config.dtmf_rules.get(digit)
+        if rule is None or self._closing or self._vad_stream is None or self._saying_goodbye:
+            return
+        action, text = rule
+        if action == "end_call":
+            if not self._say_and_end(text or self.config.goodbye_message, "assistant_ended"):
+                self._end("assistant_ended")
+            return
+        text = substitute(text, self.config.variables).strip()
+        if not text:
+            return
+        self._stop_everything()
+        self._say(text)
+
+    def _stop_everything(self) -> None:
+        """Stop what the assistant says (what was heard is kept) or prepares."""
         speaking = self._speaking
         if speaking is not None and not speaking.finished:
             self._interrupt(speaking, self._position)
@@ -249,6 +269,13 @@ class Session:
             self._cancel_turn(self._turn)
         for reply in list(self._replies):
             self._cancel_reply(reply)
+
+    def _say_and_end(self, line: str, reason: str) -> bool:
+        text = substitute(line, self.config.variables).strip()
+        if not text or self._closing or self._vad_stream is None or self._saying_goodbye:
+            return False
+        self._saying_goodbye = True
+        self._stop_everything()
         self._cancel_timer("silence")
         reply = self._say(text, end_call=True)
         reply.interruptible = False
@@ -544,6 +571,8 @@ class Session:
                             reply.text_q.put_nowait(sentence)
                     if part.end_call:
                         reply.end_call = True
+                    if part.source is not None:
+                        reply.source = part.source
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -621,6 +650,7 @@ class Session:
                     final=False,
                     start_ms=self.call_ms,
                     end_ms=self.call_ms + bytes_to_ms(len(pcm)),
+                    source=reply.source,
                 )
             )
             for frame in split_frames(pcm, FRAME_BYTES):
@@ -685,6 +715,7 @@ class Session:
                     final=True,
                     start_ms=reply.start_ms,
                     end_ms=self.call_ms,
+                    source=reply.source,
                 )
             )
             self.history.append({"role": "assistant", "content": text})
@@ -743,6 +774,7 @@ class Session:
                 start_ms=reply.start_ms,
                 end_ms=self.call_ms,
                 interrupted=True,
+                source=reply.source,
             )
         )
         if heard:

@@ -7,10 +7,13 @@ from django.middleware.csrf import get_token
 
 from accounts.admin_scoping import OrganizationScopedAdmin
 from widgets.models import Widget, WidgetOrigin
-from widgets.serializers import APPEARANCE_FIELDS, COLOR_FIELDS, embed_snippet
-from widgets.validators import normalize_origin, validate_plain_text
-
-TEXT_FIELDS = ("start_call_button", "end_call_button", "call_to_action")
+from widgets.serializers import (
+    APPEARANCE_FIELDS,
+    COLOR_FIELDS,
+    WidgetWriteSerializer,
+    embed_snippet,
+)
+from widgets.validators import normalize_origin
 
 
 class WidgetOriginForm(forms.ModelForm):
@@ -37,13 +40,17 @@ class WidgetForm(forms.ModelForm):
         widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
 
     def clean(self):
+        """The appearance fields go through the API's own serializer: the same rules, the same
+        messages and the same normalisation (Windows line endings in the terms)."""
         cleaned = super().clean()
-        for name in TEXT_FIELDS:
-            if cleaned.get(name):
-                try:
-                    validate_plain_text(cleaned[name])
-                except ValidationError as exc:
-                    self.add_error(name, exc)
+        data = {name: cleaned[name] for name in APPEARANCE_FIELDS if name in cleaned}
+        serializer = WidgetWriteSerializer(data=data)
+        if serializer.is_valid():
+            cleaned.update(serializer.validated_data)
+        else:
+            for name, messages in serializer.errors.items():
+                if name in self.fields:
+                    self.add_error(name, ValidationError([str(m) for m in messages]))
         return cleaned
 
 
@@ -67,6 +74,7 @@ class WidgetAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             },
         ),
         ("Shape", {"fields": [("card_radius", "button_radius")]}),
+        ("Placement", {"fields": [("placement", "position")]}),
         ("Texts", {"fields": ["call_to_action", "start_call_button", "end_call_button"]}),
         ("Consent", {"fields": ["terms_and_condition", "terms_and_condition_content"]}),
     ]

@@ -12,6 +12,23 @@ from widgets.validators import validate_color
 
 MAX_RADIUS = 64
 
+
+class Placement(models.TextChoices):
+    """Where the widget shows on the host page."""
+
+    FLOATING = "floating", "Floating (a launcher button in a corner opens the card)"
+    INLINE = "inline", "Inline (the card where the tag is, or in data-container)"
+
+
+class Position(models.TextChoices):
+    """The corner of a floating widget."""
+
+    BOTTOM_RIGHT = "bottom-right", "Bottom right"
+    BOTTOM_LEFT = "bottom-left", "Bottom left"
+    TOP_RIGHT = "top-right", "Top right"
+    TOP_LEFT = "top-left", "Top left"
+
+
 DEFAULTS = {
     "background_color": "#FFFFFF",
     "text_color": "#111827",
@@ -26,6 +43,8 @@ DEFAULTS = {
     "call_to_action": "Talk to our assistant",
     "terms_and_condition": False,
     "terms_and_condition_content": "",
+    "placement": Placement.FLOATING,
+    "position": Position.BOTTOM_RIGHT,
 }
 
 
@@ -64,6 +83,12 @@ class Widget(models.Model):
     call_to_action = models.CharField(max_length=120, default=DEFAULTS["call_to_action"])
     terms_and_condition = models.BooleanField(default=False)
     terms_and_condition_content = models.TextField(blank=True, max_length=5000)
+    placement = models.CharField(
+        max_length=16, choices=Placement.choices, default=DEFAULTS["placement"]
+    )
+    position = models.CharField(
+        max_length=16, choices=Position.choices, default=DEFAULTS["position"]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,7 +13,7 @@ from accounts.fields import (
 )
 from accounts.openapi import BareBody
 from assistants.models import Assistant
-from widgets.models import MAX_RADIUS, Widget
+from widgets.models import MAX_RADIUS, Placement, Position, Widget
 from widgets.validators import COLOR_RE, normalize_origin, validate_color, validate_plain_text
 
 COLOR_FIELDS = (
@@ -40,6 +40,20 @@ class ColorField(StrictCharField):
         return _django_to_drf(validate_color, super().to_internal_value(data))
 
 
+class StrictChoiceField(serializers.ChoiceField):
+    """One of the choices, as a string (no coercion of numbers or booleans)."""
+
+    def __init__(self, choices, **kwargs):
+        super().__init__(choices, **kwargs)
+        names = ", ".join(str(value) for value, _ in choices)
+        self.error_messages["invalid_choice"] = f"Must be one of: {names}."
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
 class PlainTextField(StrictCharField):
     def __init__(self, *, multiline: bool = False, **kwargs):
         self.multiline = multiline
@@ -47,6 +61,8 @@ class PlainTextField(StrictCharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
+        if self.multiline:  # Windows and old Mac line endings: one newline each
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
         return _django_to_drf(validate_plain_text, value, multiline=self.multiline)
 
 
@@ -83,6 +99,8 @@ class WidgetWriteSerializer(StrictSerializerMixin, serializers.Serializer):
     terms_and_condition_content = PlainTextField(
         required=False, allow_blank=True, max_length=5000, multiline=True, trim_whitespace=False
     )
+    placement = StrictChoiceField(choices=Placement.choices, required=False)
+    position = StrictChoiceField(choices=Position.choices, required=False)
     allowed_origins = OriginListField(required=False)
 
     def __init__(self, *args, organization=None, **kwargs):
@@ -113,6 +131,8 @@ APPEARANCE_FIELDS = (
     "call_to_action",
     "terms_and_condition",
     "terms_and_condition_content",
+    "placement",
+    "position",
 )
 
 
@@ -156,13 +176,25 @@ class WidgetPublicConfigSerializer(BareBody, serializers.ModelSerializer):
     origin may start calls."""
 
     terms_sha256 = serializers.CharField(read_only=True)
+    language = serializers.SerializerMethodField()
     available = serializers.SerializerMethodField()
     origin_allowed = serializers.SerializerMethodField()
 
     class Meta:
         model = Widget
-        fields = ["id", *APPEARANCE_FIELDS, "terms_sha256", "available", "origin_allowed"]
+        fields = [
+            "id",
+            *APPEARANCE_FIELDS,
+            "terms_sha256",
+            "language",
+            "available",
+            "origin_allowed",
+        ]
         read_only_fields = ["id", *APPEARANCE_FIELDS]
+
+    def get_language(self, widget: Widget) -> str:
+        """The assistant's language (the widget's built-in texts follow it), "" without one."""
+        return widget.assistant.language if widget.assistant_id else ""
 
     def get_available(self, widget: Widget) -> bool:
         """Whether calls can start: the widget has an assistant, and it is enabled."""

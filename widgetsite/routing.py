@@ -6,8 +6,11 @@ from django.urls import path
 
 from calls.consumers import WebCallConsumer
 from calls.live_consumer import LiveCallConsumer
+from telephony.media import TwilioStreamConsumer
+from telephony.twilio_client import STREAM_PATH
 
 websocket_urlpatterns = [
     path("new-web-call/connection", WebCallConsumer.as_asgi()),
     path("ws/calls/<str:call_id>", LiveCallConsumer.as_asgi()),
+    path(STREAM_PATH.lstrip("/"), TwilioStreamConsumer.as_asgi()),
 ]

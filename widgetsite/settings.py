@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "widgets",
     "calls",
     "webhooks",
+    "telephony",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "CallTypeEnum": "calls.vocabulary.CallType",
         "CallTransportEnum": [("websocket", "websocket"), ("webrtc", "webrtc")],
         "AnalysisDataTypeEnum": "assistants.models.DATA_TYPES",
+        "PhoneProviderEnum": "telephony.models.Provider",
         # `status` of the seed-mandated flat success bodies (always true; errors: false)
         "SuccessStatusEnum": [(True, True)],
     },
@@ -364,6 +366,25 @@ except ValueError as exc:
     raise ImproperlyConfigured(
         "WEBHOOK_RETRY_SCHEDULE_SECONDS must be comma-separated whole seconds"
     ) from exc
+
+# Phone calls (telephony/). PUBLIC_BASE_URL is how the phone provider reaches this server: the
+# status callback and voice webhook URLs, and the media stream's URL (wss:// for https://),
+# are built from it, and the provider's request signatures are checked against it, so it must
+# be exactly the scheme and host the provider calls (https, with a certificate, in production).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").strip().rstrip("/")
+if not PUBLIC_BASE_URL.startswith(("http://", "https://")) or "?" in PUBLIC_BASE_URL:
+    raise ImproperlyConfigured(
+        "PUBLIC_BASE_URL must be this server's public origin, e.g. https://voice.example.com"
+    )
+# Empty: the real Twilio REST API. Else the base URL of a stand-in (the Twilio emulator, a
+# test server) that the official SDK is pointed at through its HTTP client.
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "").strip().rstrip("/")
+TWILIO_HTTP_TIMEOUT_SECONDS = env_int("TWILIO_HTTP_TIMEOUT_SECONDS", 15, minimum=1, maximum=120)
+# How long an outbound call's stream token stays valid: the callee must answer within it
+# (Twilio rings for 60 s by default).
+TWILIO_STREAM_TOKEN_TTL_SECONDS = env_int(
+    "TWILIO_STREAM_TOKEN_TTL_SECONDS", 180, minimum=30, maximum=900
+)
 
 # Calls one process carries at once (speech runs on its CPU): over it, create-call and
 # initiate answer 503 with Retry-After and a hello on the call socket is closed 4503.

@@ -17,6 +17,7 @@ v1 = [
     path("", include("widgets.urls")),
     path("", include("assistants.urls")),
     path("", include("webhooks.urls")),
+    path("", include("telephony.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -35,6 +35,15 @@ export const TEXT = {
   rateLimited: "Too many calls were started from this network. Please wait a minute and try again.",
   expired: "The call could not connect in time. Please start it again.",
   audio: "This browser could not start audio for the call.",
+  gone: "This call no longer exists. Please start a new one.",
+  taken: "This call is already connected or has ended.",
+  tooBig: "The connection was closed because a message was too big.",
+  tooMany: "The connection was closed because too many messages were sent.",
+  noWidget: "This voice widget no longer exists.",
+  noCall: "The assistant could not start a call right now. Please try again later.",
+  assistantEnded: "The assistant ended the call.",
+  maxDuration: "The call reached its time limit.",
+  silence: "The call ended after a long silence.",
 };
 // The call socket's close codes (calls/protocol.py, CloseCode) and what the visitor is told,
 // listed once; tests/calls/test_protocol_vocabulary.py checks the two lists agree. A refusal
@@ -43,28 +52,33 @@ export const CLOSE_TEXT = Object.freeze({
   4400: TEXT.server, // missing or malformed query parameters
   4401: TEXT.expired, // bad or expired token
   4403: TEXT.origin, // origin not allowed
-  4404: "This call no longer exists. Please start a new one.",
+  4404: TEXT.gone,
   4408: TEXT.expired, // no hello in time
-  4409: "This call is already connected or has ended.",
-  4413: "The connection was closed because a message was too big.",
-  4429: "The connection was closed because too many messages were sent.",
+  4409: TEXT.taken,
+  4413: TEXT.tooBig,
+  4429: TEXT.tooMany,
   4500: TEXT.server, // server error: the call ended
   4503: TEXT.busy, // the server carries its most calls: try again in a moment
   1011: TEXT.server, // daphne's own, when the server application itself crashes
 });
 const END_TEXT = {
   hangup: "",
-  assistant_ended: "The assistant ended the call.",
-  max_duration: "The call reached its time limit.",
-  silence_timeout: "The call ended after a long silence.",
+  assistant_ended: TEXT.assistantEnded,
+  max_duration: TEXT.maxDuration,
+  silence_timeout: TEXT.silence,
   client_gone: "",
 };
+
+/** The key of TEXT a message is, for the UI's translations and error codes. */
+function keyOf(message) {
+  return Object.keys(TEXT).find((k) => TEXT[k] === message) || null;
+}
 
 class CallError extends Error {}
 
 function createCallMessage(status, body) {
   if (status === 403) return TEXT.origin;
-  if (status === 404) return "This voice widget no longer exists.";
+  if (status === 404) return TEXT.noWidget;
   if (status === 429) return TEXT.rateLimited;
   if (status === 503) return TEXT.busy; // MAX_CONCURRENT_CALLS: the server is full
   if (status === 400 && body) {
@@ -73,16 +87,17 @@ function createCallMessage(status, body) {
     if (typeof first === "string" && first) return first;
     if (typeof body.message === "string" && body.message) return body.message;
   }
-  return "The assistant could not start a call right now. Please try again later.";
+  return TEXT.noCall;
 }
 
 export class Call {
-  constructor({ host, widgetId, consent, ctx, ui, csrfToken = "" }) {
+  constructor({ host, widgetId, consent, ctx, ui, csrfToken = "", variables = null }) {
     this.host = host;
     // Only the admin's live preview has one: create-call then goes with the staff session.
     this.csrfToken = csrfToken;
     this.widgetId = widgetId;
     this.consent = consent;
+    this.variables = variables; // the snippet's data-variables: the call's variables
     this.ctx = ctx;
     this.ui = ui;
     this.muted = false;
@@ -170,6 +185,7 @@ export class Call {
 
     const body = { widget_id: this.widgetId };
     if (this.consent) body.consent = this.consent;
+    if (this.variables) body.variables = this.variables;
     let res;
     try {
       res = await fetch(`${host}/v1/widgets/create-call`, {
@@ -422,15 +438,18 @@ export class Call {
           this.srcRate = msg.sample_rate;
           if (this.player) this.player.port.postMessage({ type: "rate", rate: msg.sample_rate });
         }
+        if (this.ui.onCallStarted) this.ui.onCallStarted(this.callId);
         if (this.ui.state === "connecting") this.ui.onCallState("listening");
         break;
       case "state":
         if (!this.endRequested && msg.state) this.ui.onCallState(msg.state);
         break;
       case "transcript":
-        this.ui.onTranscript(msg.role, msg.text, !!msg.final);
+        this.ui.onTranscript(msg.role, msg.text, !!msg.final, !!msg.interrupted);
         break;
       case "interruption":
+        // The assistant's next final line is what the visitor heard of the cut reply.
+        if (this.ui.onInterruption) this.ui.onInterruption();
         // On WebRTC the server holds the playout buffer and has flushed it already.
         if (this.player && this.transport === "websocket") {
           this.player.port.postMessage({ type: "flush" });
@@ -494,7 +513,8 @@ export class Call {
     if (this.done) return;
     this.done = true;
     this._cleanup();
-    this.ui.onCallFinished(state, message);
+    const reason = state === "error" ? "error" : this.endedReason || "hangup";
+    this.ui.onCallFinished(state, message, { reason, code: keyOf(message) });
   }
 
   _cleanup() {

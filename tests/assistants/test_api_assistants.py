@@ -37,7 +37,7 @@ class TestCreate:
         assert data["name"] == "Support"
         assert data["starting_message"] == "Hi {{name}}!"
         assert data["enabled"] is True
-        assert data["knowledge"] == CREATE_BODY["knowledge"]
+        assert data["knowledge"] == [{**e, "alternatives": []} for e in CREATE_BODY["knowledge"]]
         assert data["speech"]["tts"] == {"provider": "espeak", "options": {}}
         assert data["speech"]["stt"]["provider"] == "faster-whisper"
         assistant = Assistant.objects.get(pk=data["id"])
@@ -144,7 +144,7 @@ class TestUpdate:
         data = response.json()["data"]
         assert data["enabled"] is False
         assert data["description"] == "Desc"
-        assert data["knowledge"] == [{"question": "Q", "answer": "A"}]
+        assert data["knowledge"] == [{"question": "Q", "answer": "A", "alternatives": []}]
         assistant.refresh_from_db()
         assert assistant.enabled is False
         assert assistant.name == "Support"
@@ -153,7 +153,7 @@ class TestUpdate:
         assistant = make_assistant(knowledge=[{"question": "Q1", "answer": "A1"}])
         new = [{"question": "Q2", "answer": "A2"}, {"question": "Q3", "answer": "A3"}]
         response = api.patch(f"/v1/assistants/{assistant.id}", {"knowledge": new})
-        assert response.json()["data"]["knowledge"] == new
+        assert response.json()["data"]["knowledge"] == [{**e, "alternatives": []} for e in new]
         assert list(assistant.knowledge.values_list("question", flat=True)) == ["Q2", "Q3"]
 
     def test_speech_patch_merges_over_current_stages(self, api, make_assistant, settings):

@@ -85,3 +85,43 @@ def test_admin_preview_is_the_real_widget_follows_the_form_and_calls_with_the_st
         timeout=30,
     )
     assert anonymous.status_code == 403, anonymous.text
+
+
+def test_admin_preview_shows_placement_and_position_from_the_form(
+    daphne_server, make_widget, chromium, admin_login
+):
+    widget = make_widget(call_to_action="Talk to us")  # inline
+    context = chromium.new_context()
+    page = context.new_page()
+    try:
+        base = daphne_server.widget_base
+        page.goto(f"{base}/admin/login/?next=/admin/widgets/widget/{widget['id']}/change/")
+        page.fill("#id_username", admin_login[0])
+        page.fill("#id_password", admin_login[1])
+        page.click("input[type=submit]")
+        page.wait_for_selector("#widget-preview voice-widget")
+        assert page.locator("#id_placement").input_value() == "inline"
+        assert shadow(page, "return !!root.querySelector('.launcher');") is False
+
+        page.select_option("#id_placement", "floating")
+        page.select_option("#id_position", "top-left")
+        launcher = page.locator("#widget-preview voice-widget .launcher")
+        assert launcher.get_attribute("aria-label") == "Talk to us"
+        # It floats in the preview box's corner, not in the admin page's.
+        box = page.locator("#widget-preview").bounding_box()
+        spot = launcher.bounding_box()
+        assert abs(spot["x"] - box["x"] - 16) < 2 and abs(spot["y"] - box["y"] - 16) < 2
+        page.select_option("#id_position", "bottom-right")
+        spot = launcher.bounding_box()
+        assert abs(box["x"] + box["width"] - spot["x"] - spot["width"] - 16) < 2
+        assert abs(box["y"] + box["height"] - spot["y"] - spot["height"] - 16) < 2
+        launcher.click()
+        assert shadow(page, "return !root.querySelector('.panel').hidden;")
+
+        # Saved, it is what the API and the embed read.
+        page.click("input[name=_continue]")
+        page.wait_for_selector("#widget-preview voice-widget")
+        data = daphne_server.api("GET", f"/widgets/{widget['id']}", expect=200)["data"]
+        assert (data["placement"], data["position"]) == ("floating", "bottom-right")
+    finally:
+        context.close()

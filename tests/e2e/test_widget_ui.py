@@ -102,15 +102,30 @@ def test_hostile_texts_are_shown_as_text(daphne_server, make_widget, open_page):
     assert not probe.errors
 
 
+def assert_visibly_disabled(page, reason: str) -> None:
+    """No "Ready", the reason shown, no working control, the terms box not tickable."""
+    assert reason in message_text(page)
+    assert status_text(page) == "Unavailable"
+    assert page.evaluate("document.querySelector('voice-widget').debug.state") == "disabled"
+    start = computed(page, ".start")
+    assert start["disabled"] and not start["hidden"]
+    assert computed(page, ".end")["hidden"] and computed(page, ".mute")["hidden"]
+    if shadow(page, "return !!root.querySelector('.accept-input');"):
+        assert computed(page, ".accept-input")["disabled"]
+        page.click("voice-widget .accept-input", force=True, timeout=2000)
+        assert shadow(page, "return root.querySelector('.accept-input').checked;") is False
+    # Visibly so: the controls are faded, not only inert.
+    opacity = shadow(page, "return getComputedStyle(root.querySelector('.actions')).opacity;")
+    assert float(opacity) < 1
+
+
 def test_origin_not_allowed_cannot_start_and_says_why(daphne_server, make_widget, open_page):
-    widget = make_widget()  # allows only http://127.0.0.1:PORT
+    widget = make_widget(terms_and_condition=True, terms_and_condition_content="Terms")
+    # allows only http://127.0.0.1:PORT
     # The same page served from http://localhost:PORT, embedding from 127.0.0.1.
     url = daphne_server.demo_url(widget["id"], on=daphne_server.widget_base)
     page, probe = open_page(url)
-    assert "not allowed to start calls" in message_text(page)
-    start = computed(page, ".start")
-    assert start["disabled"] and not start["hidden"]
-    assert status_text(page) == "Ready"
+    assert_visibly_disabled(page, "not allowed to start calls")
     # The server agrees: a create-call from this page is refused.
     outcome = page.evaluate(
         """async ({host, id}) => {
@@ -127,10 +142,9 @@ def test_origin_not_allowed_cannot_start_and_says_why(daphne_server, make_widget
 
 
 def test_unavailable_assistant_says_so(daphne_server, make_widget, open_page):
-    widget = make_widget(assistantId=None)
+    widget = make_widget(assistantId=None, terms_and_condition=True)
     page, _ = open_page(daphne_server.demo_url(widget["id"]))
-    assert "not available" in message_text(page)
-    assert computed(page, ".start")["disabled"]
+    assert_visibly_disabled(page, "not available")
 
 
 def test_terms_gate_then_consent_sent_with_terms_hash(daphne_server, make_widget, open_page):

@@ -48,7 +48,13 @@ def brain():
     [
         ("When are you open on Saturday?", "We are open from nine to five, Ann.", False),
         ("what does the premium plan cost per month", "Twenty euros a month.", False),
-        ("What's the weather like tomorrow?", "Sorry Ann, I don't know.", False),
+        # Nothing fits: the fallback line, then what the assistant can help with.
+        (
+            "What's the weather like tomorrow?",
+            "Sorry Ann, I don't know. I can help with questions about opening hours or "
+            "premium plan cost.",
+            False,
+        ),
         ("Okay thank you, goodbye.", "Bye Ann!", True),
         ("that's all, bye", "Bye Ann!", True),
     ],

@@ -53,6 +53,8 @@ WIDGET_KEYS = {
     "call_to_action",
     "terms_and_condition",
     "terms_and_condition_content",
+    "placement",
+    "position",
     "allowed_origins",
     "created_at",
     "updated_at",

@@ -67,6 +67,17 @@ BAD_VALUES = [
     ("call_to_action", "Talk\tto us"),
     ("terms_and_condition_content", "Terms\x07 apply"),
     ("terms_and_condition_content", "Terms\x7f apply"),
+    # placement and position: one of the choices, as a string
+    ("placement", "sidebar"),
+    ("placement", "Floating"),
+    ("placement", ""),
+    ("placement", None),
+    ("placement", 1),
+    ("placement", ["inline"]),
+    ("position", "bottom-center"),
+    ("position", "bottom_right"),
+    ("position", True),
+    ("position", {"corner": "top-left"}),
     # assistant
     ("assistantId", "665e4a34c65bb95f2f2d72e2"),
     ("assistantId", OTHER_ORG_ASSISTANT),

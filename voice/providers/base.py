@@ -52,6 +52,9 @@ class ReplyPart:
 
     text: str = ""
     end_call: bool = False
+    #: Where the reply came from, for the transcript (JSON-friendly; e.g. the knowledge
+    #: engine's ``{"kind": "answer", "entry": 3, "question": ..., "score": 0.71, ...}``).
+    source: dict[str, Any] | None = None
 
 
 @dataclass
@@ -62,7 +65,8 @@ class BrainRequest:
     history: list[dict[str, str]]  # [{"role": "user"|"assistant", "content": ...}], oldest first
     system_prompt: str = ""
     variables: dict[str, str] = field(default_factory=dict)
-    knowledge: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(question, answer)`` or ``(question, answer, alternatives)`` entries.
+    knowledge: list[tuple[Any, ...]] = field(default_factory=list)
     fallback_message: str = ""
     goodbye_message: str = ""
     language: str = "en"

@@ -136,6 +136,9 @@ SCHEMAS: dict[str, dict[str, dict[str, Option]]] = {
             # A tenant's regex could backtrack for ever in the shared worker: operator only.
             "goodbye_pattern": _operator(str, max_length=2000),
             "threshold": _tuning(float, min=0, max=1),
+            "margin": _tuning(float, min=0, max=1),
+            "floor": _tuning(float, min=0, max=1),
+            "lead": _tuning(float, min=0, max=1),
         },
         "openai": {
             **_NETWORKED,
