@@ -115,6 +115,9 @@ class TranscriptEntry(models.Model):
     start_ms = models.PositiveIntegerField(null=True, blank=True)
     end_ms = models.PositiveIntegerField(null=True, blank=True)
     interrupted = models.BooleanField(default=False)
+    # Where an assistant line came from, as the reply engine reported it: e.g. {"kind":
+    # "answer", "entry": 2, "question": ..., "score": 0.69, "runner_up": 4, ...}.
+    source = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -268,7 +268,7 @@ class CallDetailSerializer(CallSerializer):
 class TranscriptEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = TranscriptEntry
-        fields = ["role", "text", "start_ms", "end_ms", "interrupted", "created_at"]
+        fields = ["role", "text", "start_ms", "end_ms", "interrupted", "source", "created_at"]
         read_only_fields = fields
 
 

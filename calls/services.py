@@ -324,6 +324,7 @@ def transcript_append(
     start_ms: int | None = None,
     end_ms: int | None = None,
     interrupted: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> TranscriptEntry:
     with transaction.atomic():
         call = Call.objects.select_for_update().get(pk=call_id)
@@ -336,6 +337,7 @@ def transcript_append(
             start_ms=start_ms,
             end_ms=end_ms,
             interrupted=interrupted,
+            source=source if isinstance(source, dict) else None,
         )
         event_record(
             call=call,

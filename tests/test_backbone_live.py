@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "e2e"))
 
-from liveserver import fresh_postgres_database, start_server  # noqa: E402
+from liveserver import fresh_postgres_database, start_server, wait_for  # noqa: E402
 
 from tests.webhooks.receiver import Answer, Receiver  # noqa: E402
 
@@ -35,16 +35,6 @@ FAST = {
     "JOBS_RETRY_SECONDS": "12",
     "WEBRTC_ENABLED": "0",
 }
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def light_assistant(server) -> dict:

@@ -20,7 +20,6 @@ import asyncio
 import json
 import re
 import sys
-import time
 import wave
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from liveserver import start_server  # noqa: E402
+from liveserver import start_server, wait_for  # noqa: E402
 
 from bench._speech import have_espeak, synthesize  # noqa: E402
 from tests.webhooks.receiver import Receiver  # noqa: E402
@@ -69,16 +68,6 @@ KNOWLEDGE = [
         ),
     },
 ]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

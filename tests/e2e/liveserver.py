@@ -246,6 +246,17 @@ PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.
 
 
 @contextlib.contextmanager
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    """The predicate's first truthy value, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def fresh_postgres_database(prefix: str = "vw_live"):
     """A new, empty PostgreSQL database for real processes (dropped afterwards); skips the
     calling test, saying why, when PostgreSQL does not answer on 127.0.0.1."""

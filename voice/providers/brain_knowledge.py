@@ -146,6 +146,8 @@ class KnowledgeBrain(Tunable):
         if decision.runner_up >= 0:
             source["runner_up"] = decision.runner_up
             source["runner_up_score"] = round(decision.runner_up_score, 3)
+            if decision.runner_up < len(entries):
+                source["runner_up_question"] = entries[decision.runner_up].question
         if decision.detail.get("follow_up"):
             source["follow_up"] = True
         return source
