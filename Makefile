@@ -38,7 +38,13 @@ var/field_key: | $(BIN)/python
 
 install: $(VENV)/.installed-run var/secret_key var/field_key
 
-install-test: $(VENV)/.installed-test system-deps-test var/secret_key var/field_key
+install-test: $(VENV)/.installed-test system-deps-test var/secret_key var/field_key tests/e2e/js/node_modules/.installed
+
+# JavaScript the browser tests inject into pages (axe-core), pinned by the committed lockfile.
+tests/e2e/js/node_modules/.installed: tests/e2e/js/package.json tests/e2e/js/package-lock.json
+	command -v npm >/dev/null || bash scripts/system-deps.sh npm
+	cd tests/e2e/js && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 # Debian packages the tests use: espeak-ng and sox make test speech, chromium is the real
 # browser, iproute2 makes loopback-only network namespaces for WebRTC tests.
@@ -70,4 +76,4 @@ bench: install-test
 	$(BIN)/python bench/barge_in.py
 
 clean:
-	rm -rf $(VENV) var/staticfiles .pytest_cache
+	rm -rf $(VENV) var/staticfiles .pytest_cache tests/e2e/js/node_modules

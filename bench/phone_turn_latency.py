@@ -136,9 +136,7 @@ def cpu_run(server, emulator, number: dict, calls: int, listen: float) -> dict:
 
     def greeted(call) -> bool:
         stream = call.stream
-        return (
-            stream is not None and bool(stream.received("media")) and stream.queued_seconds == 0
-        )
+        return stream is not None and bool(stream.received("media")) and stream.queued_seconds == 0
 
     while not all(greeted(c) for c in placed) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -50,6 +50,7 @@ class ClientMessage(StrEnum):
     MUTE = "mute"
     END = "end"
     PING = "ping"
+    TEXT = "text"  # a line the visitor typed: a user turn
 
 
 class ServerMessage(StrEnum):
@@ -112,6 +113,7 @@ MAX_BINARY_BYTES = 3200  # 100 ms of 16 kHz PCM16
 MAX_TEXT_BYTES = 64 * 1024  # UTF-8 bytes, as on the wire
 MAX_JSON_DEPTH = 32
 MAX_PLAYED_MS = 24 * 3600 * 1000  # a day: longer than any call may last
+MAX_TYPED_CHARS = 1000  # `text.text`, after stripping
 
 
 class ProtocolError(ValueError):
@@ -193,3 +195,17 @@ def played_ms_of(message: dict[str, Any]) -> int:
             f"played_ms must be a number of milliseconds from 0 to {MAX_PLAYED_MS}."
         )
     return int(value)
+
+
+def typed_text_of(message: dict[str, Any]) -> str:
+    """`text.text` stripped: 1 to MAX_TYPED_CHARS characters, or ProtocolError."""
+    value = message.get("text")
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > MAX_TYPED_CHARS:
+        raise ProtocolError(f"text must be a string of 1 to {MAX_TYPED_CHARS} characters.")
+    return text
+
+
+def text_only_of(message: dict[str, Any]) -> bool:
+    """`hello.text_only`: the visitor has no microphone and types (only `true` asks it)."""
+    return message.get("text_only") is True

@@ -23,6 +23,7 @@ from calls.models import Call
 from calls.protocol import CallState, CloseCode, ServerMessage
 from calls.transport import CallTransport
 from calls.vocabulary import EndReason, Role
+from voice import FRAME_BYTES, SAMPLE_RATE
 from voice import events as ev
 from voice.config import ProviderSpec, SessionConfig
 from voice.providers.options import check_options, is_networked, schema
@@ -32,9 +33,36 @@ from voice.session import Session
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10
+FRAME_SAMPLES = FRAME_BYTES // 2
 STOP_TIMEOUT_SECONDS = 10
 # An end over the REST API lets the assistant say its goodbye line; this bounds how long.
 GOODBYE_TIMEOUT_SECONDS = 15
+
+
+#: Microphone audio kept while a call's session is not running yet (before `hello`, while
+#: it starts): the latest 2 s of it, fed to the session once it runs.
+EARLY_AUDIO_BYTES = 2 * 16000 * 2
+
+
+class EarlyAudio:
+    """Bounded buffer of audio that arrived too early: the latest ``limit`` bytes."""
+
+    def __init__(self, limit: int = EARLY_AUDIO_BYTES) -> None:
+        self.limit = limit
+        self._pcm = bytearray()
+
+    def add(self, pcm: bytes) -> None:
+        self._pcm += pcm
+        excess = len(self._pcm) - self.limit
+        if excess > 0:
+            del self._pcm[: excess + excess % 2]  # whole samples
+
+    def take(self) -> bytes:
+        pcm, self._pcm = bytes(self._pcm), bytearray()
+        return pcm
+
+    def __len__(self) -> int:
+        return len(self._pcm)
 
 
 def recording_name(call_id: str) -> str:
@@ -140,9 +168,11 @@ async def providers_for(config: SessionConfig):
 class CallRuntime:
     """One live call: a voice session, its event pump, heartbeats and persistence."""
 
-    def __init__(self, *, call: Call, transport: CallTransport) -> None:
+    def __init__(self, *, call: Call, transport: CallTransport, text_only: bool = False) -> None:
         self.call = call
         self.transport = transport
+        #: No microphone: the visitor types (`push_text`); the caller's side is silence.
+        self.text_only = text_only
         self.send_json = transport.send_message
         self.session: Session | None = None
         self.ended = asyncio.Event()
@@ -153,6 +183,9 @@ class CallRuntime:
         self.unfinished_reply: ev.Transcript | None = None
         self._goodbye_deadline: asyncio.TimerHandle | None = None
         self._deadline_stop: asyncio.Task | None = None
+        #: Audio pushed before the session runs: fed to it when it does, not dropped.
+        self.early_audio = EarlyAudio()
+        self._listening = False
 
     async def start(self) -> None:
         # Counted from here (before any wait) until _finish: MAX_CONCURRENT_CALLS.
@@ -175,6 +208,8 @@ class CallRuntime:
                 "call_id": self.call.id,
                 "sample_rate": self.transport.sample_rate,
                 "audio": self.transport.name,
+                "text": True,  # typed lines are taken (`text` messages)
+                "text_only": self.text_only,
             }
         )
         self._pump_task = asyncio.create_task(self._pump(), name=f"call-{self.call.id}-pump")
@@ -182,13 +217,45 @@ class CallRuntime:
             self._pump_task,
             asyncio.create_task(self._heartbeat(), name=f"call-{self.call.id}-heartbeat"),
         ]
+        if self.text_only:
+            self._tasks.append(
+                asyncio.create_task(self._feed_silence(), name=f"call-{self.call.id}-silence")
+            )
         await self.session.start()
+        self._listening = True
+        early = self.early_audio.take()
+        if early and not self.ended.is_set() and not self.text_only:
+            self.session.push_audio(early)
 
     # --- from the transport ---
 
     def push_audio(self, pcm: bytes) -> None:
-        if self.session is not None and not self.ended.is_set():
-            self.session.push_audio(pcm)
+        if self.ended.is_set() or self.text_only:
+            return
+        if self.session is None or not self._listening:
+            self.early_audio.add(pcm)  # the session is starting: kept, fed once it runs
+            return
+        self.session.push_audio(pcm)
+
+    def push_text(self, text: str) -> bool:
+        """A line the visitor typed: a user turn, answered aloud and stored like a spoken
+        one. False when the call cannot take it now (not started, ending, saying goodbye)."""
+        if self.session is None or self.ended.is_set():
+            return False
+        return self.session.push_text(text)
+
+    async def _feed_silence(self) -> None:
+        """Text-only calls: the caller's side is silence in real time, as in a muted call, so
+        call time, the recording and the silence timeout run as in any call."""
+        loop = asyncio.get_running_loop()
+        start, fed = loop.time(), 0
+        while not self.ended.is_set() and self.session is not None:
+            due = int((loop.time() - start) * SAMPLE_RATE) // FRAME_SAMPLES
+            if due > fed:
+                # At most a second at once: a stalled loop is not made up for in one push.
+                self.session.push_audio(bytes(FRAME_BYTES * min(due - fed, 50)))
+                fed = due
+            await asyncio.sleep(0.1)
 
     def report_played(self, played_total_ms: int) -> None:
         """The far end has played ``played_total_ms`` in all (browser playback reports)."""
@@ -279,8 +346,11 @@ class CallRuntime:
                     "final": event.final,
                     "start_ms": event.start_ms,
                     "end_ms": event.end_ms,
+                    **({"typed": True} if getattr(event, "typed", False) else {}),
                 }
             )
+            if getattr(event, "typed", False):
+                await self._send_state(CallState.THINKING)  # as user.speech.stopped does
             if event.role == "assistant":
                 # Kept until the final line arrives: if the call ends mid-reply, what was
                 # being said is still stored (marked interrupted).
@@ -293,6 +363,7 @@ class CallRuntime:
                     start_ms=event.start_ms,
                     end_ms=event.end_ms,
                     interrupted=getattr(event, "interrupted", False),
+                    source=getattr(event, "source", None),
                 )
         elif isinstance(event, ev.UserSpeechStarted):
             await self.send_json({"type": ServerMessage.USER_SPEECH_STARTED})

@@ -33,6 +33,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from calls import capacity, services
+from calls.consumers import FrameDispatch
 from calls.protocol import MAX_TEXT_BYTES, CloseCode
 from calls.runtime import CallRuntime
 from calls.transport import CallTransport, engine_ms
@@ -119,7 +120,7 @@ class TwilioStreamTransport(CallTransport):
         await self.consumer.close_after_end(code)
 
 
-class TwilioStreamConsumer(AsyncWebsocketConsumer):
+class TwilioStreamConsumer(FrameDispatch, AsyncWebsocketConsumer):
     """One Twilio media stream (see the module's docstring)."""
 
     call = None

@@ -26,8 +26,9 @@ ALLOWED = {
     "jobs": set(),
     "webhooks": {"accounts", "calls", "jobs", "netguard"},
     # telephony places and answers phone calls through calls' services and reacts to call
-    # events (calls never imports telephony); its media stream feeds the voice engine.
-    "telephony": {"accounts", "assistants", "calls", "jobs", "netguard", "voice"},
+    # events (calls never imports telephony); its media stream feeds the voice engine; its
+    # `phone_demo` command uses the demo organization that widgets' `demo_setup` makes.
+    "telephony": {"accounts", "assistants", "calls", "jobs", "netguard", "voice", "widgets"},
 }
 FRAMEWORKS = {"django", "rest_framework", "channels", "daphne"}
 

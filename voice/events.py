@@ -73,6 +73,8 @@ class Transcript(Event):
     end_ms: int = 0
     #: An assistant line cut short by the user (``text`` is what was heard).
     interrupted: bool = False
+    #: A user line the user typed (``Session.push_text``), not spoke.
+    typed: bool = False
     #: Assistant lines: where the reply came from, as the reply engine tells (the knowledge
     #: engine: ``{"kind": "answer"|"clarify"|"decline"|"goodbye", "entry", "question",
     #: "score", "runner_up", "runner_up_score", "candidates"}``); None when it does not say.

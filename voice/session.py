@@ -94,6 +94,7 @@ class _Reply:
     timings: dict[str, int | None] = field(default_factory=dict)
     #: Where the reply engine says the reply came from (``ReplyPart.source``).
     source: dict[str, Any] | None = None
+    typed: bool = False  # answers typed text: no endpoint silence was waited for
 
     def release(self) -> None:
         self.released = True
@@ -115,6 +116,8 @@ class _Turn:
     carry_text: str = ""
     audio: bytes = b""
     task: asyncio.Task[Any] | None = None
+    #: What the user typed (``push_text``): the transcript, without speech-to-text.
+    typed: str | None = None
 
 
 class Session:
@@ -241,6 +244,44 @@ class Session:
         end with ``reason``. The caller is not listened to meanwhile. False when there is no
         goodbye line or the session is not running: the caller then ends the call at once."""
         return self._say_and_end(self.config.goodbye_message, reason)
+
+    def push_text(self, text: str) -> bool:
+        """A line the user typed, answered like a spoken turn once transcribed: a final user
+        :class:`Transcript` (``typed``), the reply spoken, its :class:`TurnTimings` (measured
+        from when the text arrived; no endpoint or transcription stage). A reply being spoken
+        is interrupted as a barge-in would (what was heard is kept), one being prepared is
+        answered together with the text, and the silence timeout starts again. False (and
+        nothing happens) for blank text, or while the session is not running or says goodbye.
+        """
+        text = " ".join(text.split())
+        if not text or self._closing or self._vad_stream is None or self._saying_goodbye:
+            return False
+        self._cancel_timer("silence")
+        self._silence_prompts = 0
+        self._carry_unheard_turn()
+        self._stop_everything()
+        self._turn_counter += 1
+        now = self._clock()
+        reply = _Reply(turn=self._turn_counter, speech_end_wall=now, speech_end_ms=self.call_ms)
+        turn = _Turn(
+            number=self._turn_counter,
+            start=self._position,
+            end=self._position,
+            speech_end_wall=now,
+            reply=reply,
+            carry_text=self._carry_text,
+            typed=text,
+            transcript=text,
+        )
+        reply.typed = True
+        self._turn = turn
+        self._replies.append(reply)
+        turn.task = self._spawn(self._run_turn(turn), f"turn-{turn.number}")
+        reply.tasks.append(turn.task)
+        reply.tasks.append(self._spawn(self._run_tts(reply), f"tts-{turn.number}"))
+        self._confirm(turn)
+        reply.timings["endpoint_ms"] = None  # typed: no endpoint to wait for
+        return True
 
     def push_digit(self, digit: str) -> None:
         """A key the phone caller pressed: the assistant's DTMF rule for it, if any (others
@@ -425,7 +466,11 @@ class Session:
         speaking = self._speaking
         self._utterance_overlapped = speaking is not None and not speaking.finished
         self._utterance_sustained = False
-        # The user goes on before hearing anything of the answer: answer everything together.
+        self._carry_unheard_turn()
+
+    def _carry_unheard_turn(self) -> None:
+        """The user goes on before hearing anything of the answer: answer everything
+        together (the next turn carries this one's words, or its audio)."""
         turn = self._turn
         if turn is not None and turn.confirmed.is_set() and not turn.reply.playing:
             if turn.published and turn.transcript:
@@ -498,6 +543,7 @@ class Session:
                     final=True,
                     start_ms=_ms(turn.start),
                     end_ms=_ms(turn.end),
+                    typed=turn.typed is not None,
                 )
             )
             text = f"{turn.carry_text} {turn.transcript}".strip()
@@ -524,20 +570,22 @@ class Session:
         config = self.config
         providers = self._providers
         assert providers is not None
-        try:
-            text = await asyncio.wait_for(
-                providers.stt.transcribe(turn.audio, config.language), config.stt_timeout_seconds
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await turn.confirmed.wait()
-            self._emit(Error(stage="stt", message=_error_text(exc)))
-            turn.transcript = ""
-            self._say_into(reply, config.error_message)
-            return
-        turn.transcript = (text or "").strip()
-        reply.timings["transcript_ms"] = self._since(turn.speech_end_wall)
+        if turn.typed is None:  # typed text is its own transcript
+            try:
+                text = await asyncio.wait_for(
+                    providers.stt.transcribe(turn.audio, config.language),
+                    config.stt_timeout_seconds,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await turn.confirmed.wait()
+                self._emit(Error(stage="stt", message=_error_text(exc)))
+                turn.transcript = ""
+                self._say_into(reply, config.error_message)
+                return
+            turn.transcript = (text or "").strip()
+            reply.timings["transcript_ms"] = self._since(turn.speech_end_wall)
         self._publish_user(turn)
         if not turn.transcript and not turn.carry_text:
             await turn.confirmed.wait()
@@ -735,7 +783,7 @@ class Session:
             TurnTimings(
                 turn=reply.turn,
                 speech_end_ms=reply.speech_end_ms,
-                endpoint_silence_ms=self.config.endpoint_silence_ms,
+                endpoint_silence_ms=0 if reply.typed else self.config.endpoint_silence_ms,
                 endpoint_ms=timings.get("endpoint_ms"),
                 transcript_ms=timings.get("transcript_ms"),
                 first_text_ms=timings.get("first_text_ms"),

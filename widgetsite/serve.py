@@ -6,6 +6,9 @@ Daphne writes one access line per request (stdout at the default verbosity) with
 query string, so a key sent by mistake as `?api_key=...`, or the call socket's gateway `token`,
 would land in the log in clear. Here the values of secret-looking query parameters are replaced
 by `[redacted]` before daphne's own access-log writer sees them.
+
+Before daphne binds its port, the default speech models are loaded and warmed
+(`calls.warmup`, setting VOICE_WARM_START): the first call is as fast as the tenth.
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ class RedactingServer(Server):
         if action_logger is not None:
             action_logger = redacting(action_logger)
         super().__init__(*args, action_logger=action_logger, **kwargs)
+
+    def run(self):
+        # The application is imported (Django is set up) and no port is bound yet: load and
+        # warm the speech models now, so the first call does not wait for them.
+        from calls.warmup import warm_start
+
+        warm_start()
+        super().run()
 
 
 class RedactingCommandLineInterface(CommandLineInterface):

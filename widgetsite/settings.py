@@ -410,3 +410,6 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"VOICE_PROVIDER_OPTIONS: {exc}") from None
 # Warm providers kept per kind (one per model identity; tuning never adds one).
 VOICE_PROVIDER_CACHE_SIZE = env_int("VOICE_PROVIDER_CACHE_SIZE", 8, minimum=1, maximum=64)
+# Load and warm the default speech models when a server process starts (widgetsite.serve),
+# before it accepts calls; 0: the first call loads them (1-2 s more for that call).
+VOICE_WARM_START = env_bool("VOICE_WARM_START", True)

@@ -15,6 +15,10 @@
 // rtcGatherMs / rtcConnectMs (offer sent -> connected) / rtcResult.
 // The <voice-widget> element may carry data-audio="websocket" (never try WebRTC) and
 // data-ice-timeout-ms (how long ICE may take before falling back).
+//
+// Typing: sendText() sends a typed line (`text`) during a call. A text-only call (textOnly:
+// offered when the microphone is refused or missing) asks for no microphone, says so in its
+// hello (`text_only`) and plays the assistant's audio over the socket.
 
 const FRAME_BYTES = 640; // 20 ms of 16 kHz PCM16 mono
 const SILENCE = new ArrayBuffer(FRAME_BYTES);
@@ -23,6 +27,7 @@ const CONNECT_TIMEOUT_MS = 15000;
 const END_WAIT_MS = 4000;
 const CONFIG_WAIT_MS = 3000; // webrtc.config always comes right after the server's checks
 const ICE_TIMEOUT_MS = 4000; // offer sent -> connected, or WebSocket audio
+const MAX_TYPED_CHARS = 1000; // calls/protocol.py MAX_TYPED_CHARS
 
 export const TEXT = {
   mic: "Microphone access was denied. Allow the microphone for this site to talk to the assistant.",
@@ -91,8 +96,9 @@ function createCallMessage(status, body) {
 }
 
 export class Call {
-  constructor({ host, widgetId, consent, ctx, ui, csrfToken = "", variables = null }) {
+  constructor({ host, widgetId, consent, ctx, ui, csrfToken = "", variables = null, textOnly = false }) {
     this.host = host;
+    this.textOnly = !!textOnly; // no microphone: the visitor types
     // Only the admin's live preview has one: create-call then goes with the staff session.
     this.csrfToken = csrfToken;
     this.widgetId = widgetId;
@@ -130,7 +136,11 @@ export class Call {
   }
 
   _rtcWanted() {
-    return typeof window.RTCPeerConnection === "function" && this._option("data-audio") !== "websocket";
+    return (
+      !this.textOnly &&
+      typeof window.RTCPeerConnection === "function" &&
+      this._option("data-audio") !== "websocket"
+    );
   }
 
   async start() {
@@ -146,7 +156,7 @@ export class Call {
 
   async _start() {
     const host = this.host;
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    if (!this.textOnly && (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia)) {
       throw new CallError(TEXT.noMic);
     }
     if (!this.ctx || !this.ctx.audioWorklet) throw new CallError(TEXT.audio);
@@ -158,21 +168,23 @@ export class Call {
       : Promise.reject(new Error("WebRTC not wanted"));
     this.rtcModule.catch(() => {});
     const worklets = Promise.all([
-      ctx.audioWorklet.addModule(`${host}/static/widget/capture-worklet.js`),
+      this.textOnly ? null : ctx.audioWorklet.addModule(`${host}/static/widget/capture-worklet.js`),
       ctx.audioWorklet.addModule(`${host}/static/widget/player-worklet.js`),
     ]);
     worklets.catch(() => {});
-    try {
-      this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-      });
-    } catch (err) {
-      const name = err && err.name;
-      throw new CallError(name === "NotFoundError" || name === "OverconstrainedError" ? TEXT.noMic : TEXT.mic);
+    if (!this.textOnly) {
+      try {
+        this.stream = await navigator.mediaDevices.getUserMedia({
+          audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        });
+      } catch (err) {
+        const name = err && err.name;
+        throw new CallError(name === "NotFoundError" || name === "OverconstrainedError" ? TEXT.noMic : TEXT.mic);
+      }
+      this.gumAt = performance.now();
+      if (this.done) return this._cleanup();
+      this.ui.onCallStats({ micLive: true });
     }
-    this.gumAt = performance.now();
-    if (this.done) return this._cleanup();
-    this.ui.onCallStats({ micLive: true });
     try {
       await worklets;
       await resumed;
@@ -181,7 +193,7 @@ export class Call {
     }
     this.ui.onCallStats({ audioContext: ctx.state });
     if (this.done) return;
-    this._setupCapture();
+    if (!this.textOnly) this._setupCapture();
 
     const body = { widget_id: this.widgetId };
     if (this.consent) body.consent = this.consent;
@@ -373,7 +385,17 @@ export class Call {
       if (this.firstFrameAt) this.ui.onCallStats({ micStartedAt: this.firstFrameAt });
       this.timers.push(setInterval(() => this._reportPlayback(false), PLAYBACK_REPORT_MS));
     }
-    this._send({ type: "hello", audio: this.transport });
+    if (this.textOnly) this._send({ type: "hello", audio: this.transport, text_only: true });
+    else this._send({ type: "hello", audio: this.transport });
+  }
+
+  /** Sends a line the visitor typed (a user turn; the server echoes it as a transcript line).
+   *  False when the call cannot take it (not started yet, ending, blank). */
+  sendText(text) {
+    const line = typeof text === "string" ? text.trim().slice(0, MAX_TYPED_CHARS) : "";
+    if (!line || !this.started || this.done || this.endRequested) return false;
+    this._send({ type: "text", text: line });
+    return true;
   }
 
   _send(obj) {
@@ -457,6 +479,11 @@ export class Call {
         break;
       case "error":
         if (msg.stage === "webrtc") break; // a late negotiation error: WebSocket audio is on
+        if (msg.stage === "protocol" && msg.code == null) {
+          // A refused message (a typed line too fast, say): the call goes on.
+          if (this.ui.onRefused) this.ui.onRefused(msg.message || "");
+          break;
+        }
         if (window.console) console.warn("voice widget: server error", msg.stage, msg.message);
         this._finish("error", CLOSE_TEXT[msg.code] || TEXT.server);
         break;

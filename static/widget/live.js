@@ -3,6 +3,7 @@
 // VoiceWidget.prototype; call.js calls the on* ones.
 
 import { CALL_TEXTS } from "./ui.js";
+import { Orb } from "./orb.js";
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -10,6 +11,9 @@ function el(tag, cls, text) {
   if (text != null) e.textContent = String(text);
   return e;
 }
+
+const TYPE_CSS =
+  ".type{display:flex;gap:8px;margin:8px 0 0}.type input{flex:1;min-width:0;font:inherit;padding:7px 10px;border:1px solid var(--vw-border);border-radius:var(--vw-button-radius);background:var(--vw-bg);color:var(--vw-text)}.offer{margin:8px 0 0}";
 
 export const LIVE = {
   /** The snippet's data-variables (a JSON object) for create-call, or null (an error event
@@ -35,6 +39,9 @@ export const LIVE = {
     this._partials = {};
     this._cut = false;
     this._started = false;
+    const textOnly = !!this._textOnly; // "Continue by typing": no microphone this call
+    this._textOnly = false;
+    if (this._offer) this._offer.remove();
     const call = new mod.Call({
       host: this._opts.host,
       widgetId: this._opts.widgetId,
@@ -43,9 +50,13 @@ export const LIVE = {
       ui: this,
       csrfToken: this._opts.csrfToken || "",
       variables: this._variables(),
+      textOnly,
     });
     if (this._call !== placeholder) return;
     this._call = call;
+    this._typeBox();
+    if (this._orb) this._orb.stop();
+    this._orb = new Orb(this, this._status); // the voice orb and the silent-microphone hint
     if (placeholder.cancelled) call.hangup(true);
     else call.start();
   },
@@ -53,11 +64,72 @@ export const LIVE = {
   // ---- callbacks from call.js ----
   onCallState(state) {
     if (this._call) this._setState(state);
+    if (this._call && this._orb) this._orb.setState(state);
   },
 
   onCallStarted(callId) {
     this._started = true;
+    const textOnly = !!(this._call && this._call.textOnly);
+    // No microphone to hear from: no silent-microphone hint in a text-only call.
+    if (this._orb && !textOnly) this._orb.started();
+    if (this._typeInput) {
+      this._typeInput.disabled = this._typeSend.disabled = false;
+      if (textOnly) {
+        this._setMessage(this._t.textOnly);
+        this._sync(); // no mute button without a microphone
+        this._typeInput.focus();
+      }
+    }
     this._emit("call-start", { callId });
+  },
+
+  /** The text box under the transcript: a typed line (Enter or the send button) goes as a
+   *  user turn; the server's echo puts it in the transcript as the visitor's. */
+  _typeBox() {
+    const t = this._t;
+    if (this._typeForm) this._typeForm.remove();
+    const form = (this._typeForm = el("form", "type"));
+    const style = el("style");
+    style.textContent = TYPE_CSS;
+    const input = (this._typeInput = el("input"));
+    input.type = "text";
+    input.maxLength = 1000; // calls/protocol.py MAX_TYPED_CHARS
+    input.autocomplete = "off";
+    input.placeholder = t.typeLabel;
+    input.setAttribute("aria-label", t.typeLabel);
+    const send = (this._typeSend = el("button", "send", t.send));
+    send.type = "submit";
+    input.disabled = send.disabled = true; // until the call has started
+    form.append(style, input, send);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (input.value.trim() && this.sendText(input.value)) input.value = "";
+    });
+    this._transcript.after(form);
+  },
+
+  /** The element's sendText(), once the call machinery is here. */
+  _sendText(text) {
+    const call = this._call;
+    return !!(call && call.sendText && call.sendText(text == null ? "" : String(text)));
+  },
+
+  /** The server refused a message and the call goes on (a typed line sent too fast, say). */
+  onRefused(message) {
+    this._error("refused", message);
+  },
+
+  /** The microphone was refused or is missing: offer a text-only conversation instead. */
+  _offerTyping(focus) {
+    const offer = (this._offer = el("button", "offer secondary", this._t.typeInstead));
+    offer.type = "button";
+    offer.addEventListener("click", () => {
+      offer.remove();
+      this._textOnly = true;
+      this._startCall();
+    });
+    this._message.after(offer);
+    if (focus) offer.focus();
   },
 
   /** The server cut the assistant short: its next final line is what was heard. */
@@ -111,7 +183,12 @@ export const LIVE = {
   /** info: {reason (call.ended's, "hangup" or "error"), code (the key of call.js TEXT)}. */
   onCallFinished(state, message, info = {}) {
     const hadFocus = this._root.activeElement;
+    const typing = !!hadFocus && hadFocus === this._typeInput;
     this._call = null;
+    if (this._orb) this._orb.stop();
+    this._orb = null;
+    if (this._typeForm) this._typeForm.remove();
+    this._typeForm = this._typeInput = null;
     const code = info.code;
     const text = (code && (CALL_TEXTS[this.language] || {})[code]) || message || "";
     this._setState(state);
@@ -121,6 +198,8 @@ export const LIVE = {
       this._emit("call-end", { reason: info.reason || state, callId: this._stats.callId });
     }
     this._started = false;
-    if (hadFocus === this._end || hadFocus === this._mute) this._start.focus();
+    const refocus = hadFocus === this._end || hadFocus === this._mute || typing;
+    if (state === "error" && (code === "mic" || code === "noMic")) this._offerTyping(refocus);
+    else if (refocus) this._start.focus();
   },
 };

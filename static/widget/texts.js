@@ -1,5 +1,6 @@
 // The widget's built-in texts in German, French and Spanish, loaded by ui.js only for those
-// languages (data-language, or the assistant's language). UI: the keys of ui.js TEXTS.en;
+// languages (data-language, or the assistant's language). UI: the keys of ui.js TEXTS.en
+// (and silentMic, whose English is in orb.js);
 // CALL: the keys of call.js TEXT (what a call tells the visitor).
 export const UI = {
   de: {
@@ -29,8 +30,14 @@ export const UI = {
     transcript: "Mitschrift",
     region: "Sprachassistent",
     live: "Anruf läuft",
-    noText: "Getippte Nachrichten sind für diesen Assistenten noch nicht verfügbar.",
+    noText: "Getippte Nachrichten gehen nur während eines Anrufs.",
+    typeLabel: "Nachricht eingeben",
+    send: "Senden",
+    typeInstead: "Schriftlich weitermachen",
+    textOnly: "Kein Mikrofon: Tippen Sie Ihre Nachrichten. Der Assistent antwortet hörbar.",
     variables: "data-variables muss ein JSON-Objekt aus Zeichenketten sein.",
+    silentMic:
+      "Wir hören Sie nicht. Prüfen Sie, ob Ihr Mikrofon stummgeschaltet ist, ob das richtige Mikrofon gewählt ist und ob Ihr System diesem Browser das Mikrofon erlaubt.",
   },
   fr: {
     idle: "Prêt",
@@ -59,8 +66,14 @@ export const UI = {
     transcript: "Transcription",
     region: "Assistant vocal",
     live: "appel en cours",
-    noText: "Les messages écrits ne sont pas encore disponibles pour cet assistant.",
+    noText: "Les messages écrits ne s’envoient que pendant un appel.",
+    typeLabel: "Écrire un message",
+    send: "Envoyer",
+    typeInstead: "Continuer par écrit",
+    textOnly: "Pas de micro : écrivez vos messages. L’assistant répond à voix haute.",
     variables: "data-variables doit être un objet JSON de chaînes.",
+    silentMic:
+      "Nous ne vous entendons pas. Vérifiez que votre micro n’est pas coupé, que le bon micro est choisi et que votre système autorise ce navigateur à l’utiliser.",
   },
   es: {
     idle: "Listo",
@@ -89,8 +102,14 @@ export const UI = {
     transcript: "Transcripción",
     region: "Asistente de voz",
     live: "llamada en curso",
-    noText: "Los mensajes escritos aún no están disponibles para este asistente.",
+    noText: "Los mensajes escritos solo se pueden enviar durante una llamada.",
+    typeLabel: "Escriba un mensaje",
+    send: "Enviar",
+    typeInstead: "Continuar por escrito",
+    textOnly: "Sin micrófono: escriba sus mensajes. El asistente responde en voz alta.",
     variables: "data-variables debe ser un objeto JSON de cadenas.",
+    silentMic:
+      "No le oímos. Compruebe que su micrófono no esté silenciado, que esté elegido el micrófono correcto y que su sistema permita a este navegador usarlo.",
   },
 };
 

@@ -72,7 +72,11 @@ export const TEXTS = {
     transcript: "Transcript",
     region: "Voice assistant",
     live: "call in progress",
-    noText: "Typed messages are not available for this assistant yet.",
+    noText: "Typed messages can be sent only during a call.",
+    typeLabel: "Type a message",
+    send: "Send",
+    typeInstead: "Continue by typing",
+    textOnly: "No microphone: type your messages. The assistant answers aloud.",
     variables: "data-variables must be a JSON object of strings.",
   },
 };
@@ -129,6 +133,22 @@ button:focus-visible,input:focus-visible,.terms-text:focus-visible,.transcript:f
 `;
 const MIC_SVG =
   '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11z"/></svg>';
+
+// The WCAG contrast ratio of two "#rgb"/"#rrggbb" colours.
+function contrast(a, b) {
+  const lum = (h) => {
+    const v = h.length === 4 ? h.replace(/\w/g, "$&$&") : h;
+    let l = 0.05;
+    for (const [i, w] of [[1, 0.2126], [3, 0.7152], [5, 0.0722]]) {
+      const s = parseInt(v.slice(i, i + 2), 16) / 255;
+      l += w * (s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4);
+    }
+    return l;
+  };
+  const x = lum(a);
+  const y = lum(b);
+  return x > y ? x / y : y / x;
+}
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -231,10 +251,18 @@ export class VoiceWidget extends HTMLElement {
     const style = el("style");
     style.textContent = CSS;
     const wrap = el("div", "vw");
+    const col = {};
     for (const [name, prop, fallback] of COLORS) {
       const v = cfg[name];
-      wrap.style.setProperty(prop, typeof v === "string" && HEX.test(v) ? v : fallback);
+      col[prop] = typeof v === "string" && HEX.test(v) ? v : fallback;
     }
+    // Text stays readable (WCAG AA 4.5:1): else dark or white text.
+    for (const [fg, bg] of [["--vw-button-text", "--vw-button"], ["--vw-text", "--vw-bg"]]) {
+      if (contrast(col[fg], col[bg]) < 4.5) {
+        col[fg] = contrast("#111827", col[bg]) > contrast("#FFFFFF", col[bg]) ? "#111827" : "#FFFFFF";
+      }
+    }
+    for (const prop in col) wrap.style.setProperty(prop, col[prop]);
     for (const [name, prop, fallback] of RADII) {
       const n = cfg[name];
       wrap.style.setProperty(prop, `${Number.isInteger(n) && n >= 0 && n <= 64 ? n : fallback}px`);
@@ -343,7 +371,7 @@ export class VoiceWidget extends HTMLElement {
     const termsOk = !this._accept || this._accept.checked;
     this._start.hidden = inCall;
     this._end.hidden = !inCall;
-    this._mute.hidden = !inCall;
+    this._mute.hidden = !inCall || !!this._call.textOnly;
     const previewOnly = !!this._opts.preview && !this._opts.csrfToken;
     this._start.disabled = inCall || blocked || !termsOk || previewOnly;
     if (this._accept) this._accept.disabled = inCall || blocked;
@@ -429,9 +457,10 @@ export class VoiceWidget extends HTMLElement {
     return true;
   }
 
-  /** Typed messages need a client message the call socket does not have yet: an error event. */
-  sendText() {
-    return this._error("unsupported", this._t.noText);
+  /** Sends a typed line during a call (a user turn, answered aloud); false, with an error
+   *  event, when there is no call to take it. */
+  sendText(text) {
+    return (this._call && this._sendText && this._sendText(text)) || this._error("text", this._t.noText);
   }
 
   /** Starts a call as the start button does (call it from a click: browsers allow sound then).

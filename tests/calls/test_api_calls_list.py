@@ -178,6 +178,7 @@ class TestTranscriptsAndAnalysis:
             "start_ms",
             "end_ms",
             "interrupted",
+            "source",
             "created_at",
         }
 

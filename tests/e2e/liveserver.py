@@ -245,7 +245,6 @@ class LiveServer:
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 
-@contextlib.contextmanager
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
     """The predicate's first truthy value, polled until ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
@@ -257,6 +256,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+@contextlib.contextmanager
 def fresh_postgres_database(prefix: str = "vw_live"):
     """A new, empty PostgreSQL database for real processes (dropped afterwards); skips the
     calling test, saying why, when PostgreSQL does not answer on 127.0.0.1."""
@@ -292,6 +292,9 @@ def start_server(var_dir: Path | None = None, extra_env: dict | None = None) -> 
         # Test servers create many calls whose socket never opens (faked by the page, or
         # none at all); each would hold a place under the limit for its token's minute.
         "MAX_CONCURRENT_CALLS": "1000",
+        # Warming every default model takes ~5 s a start; a test about the first call's
+        # speed turns it on (`extra_env`), the others load what they use on their first call.
+        "VOICE_WARM_START": "0",
     }
     # The caller's environment never chooses these (a suite run on PostgreSQL still gets an
     # SQLite test server); `extra_env` may.

@@ -498,6 +498,9 @@ def test_snippet_attributes_methods_and_events_in_order(daphne_server, make_widg
     ]
     for name in ("start", "end", "mute", "sendText", "open", "close"):
         assert page.evaluate(f"typeof {WIDGET}.{name}") == "function", name
+    assert page.evaluate(f"{WIDGET}.sendText('Too early')") is False  # no call to take it
+    assert events(page, "error")[-1][1]["code"] == "text"
+    page.evaluate("window.__events = []")
 
     page.click("#go")
     wait_state(page, "listening")
@@ -516,7 +519,9 @@ def test_snippet_attributes_methods_and_events_in_order(daphne_server, make_widg
     page.wait_for_function(
         f"() => {WIDGET}.shadowRoot.querySelector('.mute').getAttribute('aria-pressed') === 'false'"
     )
-    assert page.evaluate(f"{WIDGET}.sendText('Hello there')") is False
+    assert page.evaluate(f"{WIDGET}.sendText('  Hello there ')") is True
+    assert page.evaluate(f"{WIDGET}.sendText('   ')") is False
+    page.wait_for_function(f"() => {WIDGET}.shadowRoot.querySelector('form.type input')")
     gw.send({"type": "state", "state": "thinking"})
     gw.send({"type": "transcript", "role": "assistant", "text": "Hi!", "final": True})
     wait_state(page, "thinking")
@@ -533,7 +538,7 @@ def test_snippet_attributes_methods_and_events_in_order(daphne_server, make_widg
         "state:connecting",
         "call-start",
         "state:listening",
-        "error",  # sendText: typed messages are not there yet
+        "error",  # sendText('   '): nothing to send
         "state:thinking",
         "message",
         "state:ended",
@@ -541,7 +546,8 @@ def test_snippet_attributes_methods_and_events_in_order(daphne_server, make_widg
     ], names
     detail = dict(got)
     assert detail["call-start"] == {"callId": call_id}
-    assert detail["error"]["code"] == "unsupported" and detail["error"]["message"]
+    assert detail["error"]["code"] == "text" and detail["error"]["message"]
+    assert gw.of_type("text") == [{"type": "text", "text": "Hello there"}]
     assert detail["message"] == {
         "role": "assistant",
         "text": "Hi!",

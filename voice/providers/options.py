@@ -126,6 +126,14 @@ SCHEMAS: dict[str, dict[str, dict[str, Option]]] = {
             "mode": _tuning(str, choices=("short", "standard")),
             "pad_ms": _tuning(int, min=0, max=2000),
             "short_max_seconds": _tuning(float, min=1, max=30),
+            # Guards against decoding loops and text invented over silence (stt_whisper).
+            "compression_ratio_threshold": _tuning(float, min=1, max=10),
+            "log_prob_threshold": _tuning(float, min=-10, max=0),
+            "no_speech_threshold": _tuning(float, min=0, max=1),
+            "temperature_increment": _tuning(float, min=0, max=1),
+            "trim_repeats": _tuning(bool),
+            # Transcriptions at once, shared by every call (0: cores / cpu_threads).
+            "workers": _operator(int, min=0, max=64),
         },
         "openai": {**_NETWORKED, "prompt": _tuning(str, max_length=1000)},
     },

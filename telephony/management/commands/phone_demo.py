@@ -47,7 +47,7 @@ def _question_audio() -> tuple[bytes, int]:
     from voice.config import ProviderSpec
     from voice.providers.registry import create
 
-    tts = create("tts", ProviderSpec("piper", {"cache_dir": str(settings.VOICE_MODEL_DIR)}))
+    tts = create("tts", ProviderSpec("piper"))
     return asyncio.run(tts.synthesize(QUESTION)), 16000
 
 
