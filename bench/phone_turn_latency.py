@@ -9,13 +9,19 @@ knowledge engine, Piper).
 1. Latency: one call in which the callee asks N questions (espeak-ng, two voices), each after
    the previous answer has played. Per turn: the end of the callee's speech in the emulator's
    audio -> the first media frame of the reply reaching the emulator. Goal: p50 <= 650 ms.
-2. CPU: M calls at once, each greeted and then listening to a callee who says nothing for
+2. Barge-in: in another call the callee presses 1 (a DTMF rule that makes the assistant read
+   a long line), lets it play for a moment, then talks over it, K times. Per interruption: the
+   first frame of the callee's speech leaving the emulator -> the server's `clear` reaching it.
+   Goal: within 200 ms (the assistant's `min_interruption_ms`, 150 here as in
+   `bench/barge_in.py`, is part of it: speech shorter than that is not an interruption).
+3. CPU: M calls at once, each greeted and then listening to a callee who says nothing for
    `--listen` seconds. The daphne process's CPU time (user + system, /proc) over the window in
    which all M are connected and listening, divided by M x the window: CPU ms per call-second
    of the phone path (mu-law, resampling, JSON/base64 framing, VAD). No Opus or SRTP here.
    Goal: <= 15 ms.
 
-Usage: .venv/bin/python bench/phone_turn_latency.py [--turns 20] [--calls 10] [--listen 20]
+Usage: .venv/bin/python bench/phone_turn_latency.py [--turns 20] [--interruptions 8]
+       [--calls 10] [--listen 20]
 Prints one JSON object as its last line.
 """
 
@@ -37,6 +43,7 @@ from liveserver import start_server  # noqa: E402
 from bench._speech import synthesize  # noqa: E402
 from bench.live_fanout import percentile  # noqa: E402
 from twilio_emulator import (  # noqa: E402
+    Dtmf,
     Hangup,
     Scenario,
     Silence,
@@ -63,6 +70,12 @@ QUESTIONS = [
 VOICES = ["en-us-slow", "en-f3"]
 GOAL_P50_MS = 650
 GOAL_CPU_MS = 15
+GOAL_CLEAR_MS = 200
+LONG_LINE = (
+    "Let me tell you about our shop. We started as a small family business many years ago, "
+    "and since then we have grown a lot. We now serve customers in many towns and villages, "
+    "and we still answer every single call ourselves."
+)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,6 +88,8 @@ def setup(server, emulator) -> dict:
         name="Phone bench",
         starting_message="Hello, thanks for calling.",
         knowledge=KNOWLEDGE,
+        min_interruption_ms=150,
+        dtmf_rules={"1": {"action": "say", "text": LONG_LINE}},
     )
     account = server.api(
         "POST",
@@ -94,6 +109,17 @@ def setup(server, emulator) -> dict:
     )["data"]
 
 
+def placed_call(emulator, to: str, timeout: float = 30):
+    """The emulator's newest call to ``to`` (the one just dialled)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = [c for c in list(emulator.calls.values()) if c.to == to]
+        if calls:
+            return calls[-1]
+        time.sleep(0.05)
+    raise TimeoutError(f"no call to {to} within {timeout} s")
+
+
 def dial(server, number: dict, to: str) -> str:
     body = {"phone_purchase_id": number["id"], "phoneNumber": to, "provider": "twilio"}
     return server.api("POST", "/calls/phone/initiate", body, expect=201)["callId"]
@@ -109,7 +135,7 @@ def latency_run(server, emulator, number: dict, turns: int) -> dict:
     script.append(Hangup())
     emulator.set_scenario(to, Scenario(ring_seconds=0.2, script=script))
     dial(server, number, to)
-    call = emulator.wait_for_call(30)
+    call = placed_call(emulator, to)
     call.wait_ended(60 + turns * 20)
     latencies = [t.latency * 1000 for t in call.turns if t.latency is not None]
     return {
@@ -118,6 +144,36 @@ def latency_run(server, emulator, number: dict, turns: int) -> dict:
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
         "max_ms": round(max(latencies), 1) if latencies else None,
+    }
+
+
+def barge_in_run(server, emulator, number: dict, count: int) -> dict:
+    to = "+14155552100"
+    interrupt = synthesize("Wait a moment please.", "en-us")
+    script: list = [WaitForReply(timeout=30)]
+    for i in range(count):
+        script += [
+            Dtmf("1"),
+            Silence(1.5),  # the long line is playing
+            Speak(interrupt, rate=16000, label=f"barge{i}"),
+            WaitForReply(timeout=30, settle=0.6),
+        ]
+    script.append(Hangup())
+    emulator.set_scenario(to, Scenario(ring_seconds=0.2, script=script))
+    dial(server, number, to)
+    call = placed_call(emulator, to)
+    call.wait_ended(60 + count * 20)
+    clears = [c.at for stream in call.streams for c in stream.clears]
+    delays = []
+    for turn in call.turns:
+        after = [at for at in clears if at >= turn.started_at]
+        if after and after[0] - turn.started_at < 3:
+            delays.append((after[0] - turn.started_at) * 1000)
+    return {
+        "interruptions": count,
+        "cleared": len(delays),
+        "clear_p50_ms": round(statistics.median(delays), 1) if delays else None,
+        "clear_p95_ms": round(percentile(delays, 95), 1) if delays else None,
     }
 
 
@@ -160,6 +216,7 @@ def cpu_run(server, emulator, number: dict, calls: int, listen: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--interruptions", type=int, default=8)
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--listen", type=float, default=20.0)
     args = parser.parse_args()
@@ -179,6 +236,8 @@ def main() -> None:
         number = setup(server, emulator)
         latency = latency_run(server, emulator, number, args.turns)
         print(f"latency over {latency['answered']}/{args.turns} turns: {latency}", flush=True)
+        barge = barge_in_run(server, emulator, number, args.interruptions)
+        print(f"barge-in over {args.interruptions} interruptions: {barge}", flush=True)
         cpu = cpu_run(server, emulator, number, args.calls, args.listen)
         print(f"cpu with {args.calls} calls listening: {cpu}", flush=True)
     finally:
@@ -187,9 +246,13 @@ def main() -> None:
     result = {
         "bench": "phone_turn_latency",
         **{f"latency_{k}": v for k, v in latency.items()},
+        **barge,
         **cpu,
         "goal_p50_ms": GOAL_P50_MS,
         "goal_cpu_ms": GOAL_CPU_MS,
+        "goal_clear_ms": GOAL_CLEAR_MS,
+        "clear_within_goal": barge["clear_p50_ms"] is not None
+        and barge["clear_p50_ms"] <= GOAL_CLEAR_MS,
         "p50_within_goal": latency["p50_ms"] is not None and latency["p50_ms"] <= GOAL_P50_MS,
         "cpu_within_goal": cpu["cpu_ms_per_call_second"] <= GOAL_CPU_MS,
     }
