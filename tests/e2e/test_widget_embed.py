@@ -9,7 +9,14 @@ import json
 
 import httpx
 import pytest
-from widgetpage import WIDGET, MockGateway, computed, hex_to_rgb, shadow, wait_state
+from widgetpage import (
+    WIDGET,
+    answering_gateway,
+    computed,
+    hex_to_rgb,
+    shadow,
+    wait_state,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -108,21 +115,6 @@ def panel_open(page) -> bool:
 def events(page, *names) -> list:
     got = page.evaluate("window.__events")
     return [e for e in got if not names or e[0] in names]
-
-
-def answering_gateway(page) -> dict:
-    """A mock call socket that starts the call on hello and ends it on end."""
-    holder = {}
-
-    def script(gw, msg):
-        if msg["type"] == "hello":
-            gw.start_call()
-        elif msg["type"] == "end":
-            gw.send({"type": "call.ended", "reason": "hangup"})
-            gw.ws.close(code=1000)
-
-    holder["gw"] = MockGateway(page, on_text=script)
-    return holder
 
 
 # ---- 1. placement ----------------------------------------------------------------------

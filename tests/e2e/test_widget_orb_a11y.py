@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from liveserver import have_speech_tools, launch_chromium, synth_speech
-from widgetpage import WIDGET, MockGateway, shadow, sine_frames, wait_state
+from widgetpage import (
+    WIDGET,
+    MockGateway,
+    answering_gateway,
+    shadow,
+    sine_frames,
+    wait_state,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -65,21 +72,6 @@ def open_host_page(browser, server, widget_id, *, attrs="", setup=None, reduced_
     return context, page
 
 
-def answering(page) -> dict:
-    """A mock call socket that starts the call on hello and ends it on end."""
-    holder = {}
-
-    def script(gw, msg):
-        if msg["type"] == "hello":
-            gw.start_call()
-        elif msg["type"] == "end":
-            gw.send({"type": "call.ended", "reason": "hangup"})
-            gw.ws.close(code=1000)
-
-    holder["gw"] = MockGateway(page, on_text=script)
-    return holder
-
-
 def orb(page) -> dict | None:
     return shadow(
         page,
@@ -128,7 +120,7 @@ def test_orb_follows_the_microphone_the_reply_and_shows_thinking(
     widget = make_widget(placement="inline", call_to_action="Talk to Acme")
     holder = {}
     context, page = open_host_page(
-        chromium, daphne_server, widget["id"], setup=lambda p: holder.update(answering(p))
+        chromium, daphne_server, widget["id"], setup=lambda p: holder.update(answering_gateway(p))
     )
     pages.append(context)
     assert shadow(page, "return !!root.querySelector('.orb');") is False  # not before a call
@@ -176,7 +168,7 @@ def test_orb_honours_prefers_reduced_motion(
         chromium,
         daphne_server,
         widget["id"],
-        setup=lambda p: holder.update(answering(p)),
+        setup=lambda p: holder.update(answering_gateway(p)),
         reduced_motion="reduce",
     )
     pages.append(context)
@@ -302,7 +294,10 @@ def test_silent_microphone_names_what_to_check_and_clears_on_speech(
     try:
         holder = {}
         context, page = open_host_page(
-            browser, daphne_server, widget["id"], setup=lambda p: holder.update(answering(p))
+            browser,
+            daphne_server,
+            widget["id"],
+            setup=lambda p: holder.update(answering_gateway(p)),
         )
         pages.append(context)
         page.click("voice-widget .start")
@@ -344,7 +339,7 @@ def test_silent_microphone_hint_in_german_and_not_while_muted(
             daphne_server,
             widget["id"],
             attrs='data-language="de"',
-            setup=lambda p: holder.update(answering(p)),
+            setup=lambda p: holder.update(answering_gateway(p)),
         )
         pages.append(context)
         page.click("voice-widget .start")
@@ -405,7 +400,7 @@ def test_axe_finds_no_violations_in_any_state(
     plain = make_widget(placement=placement, call_to_action="Ask Acme")
     holder = {}
     context, page = open_host_page(
-        chromium, daphne_server, plain["id"], setup=lambda p: holder.update(answering(p))
+        chromium, daphne_server, plain["id"], setup=lambda p: holder.update(answering_gateway(p))
     )
     pages.append(context)
     if placement == "floating":
@@ -471,7 +466,7 @@ def test_inline_widget_works_with_the_keyboard_alone(chromium, daphne_server, ma
     )
     holder = {}
     context, page = open_host_page(
-        chromium, daphne_server, widget["id"], setup=lambda p: holder.update(answering(p))
+        chromium, daphne_server, widget["id"], setup=lambda p: holder.update(answering_gateway(p))
     )
     pages.append(context)
 

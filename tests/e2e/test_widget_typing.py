@@ -10,35 +10,20 @@ import wave
 
 import pytest
 from liveserver import launch_chromium
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from widgetpage import WIDGET, debug, message_text, shadow, wait_state
+from widgetpage import (
+    WIDGET,
+    debug,
+    message_text,
+    shadow,
+    transcript_lines,
+    wait_state,
+    wait_widget,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 QUESTION = "Where is the shop?"
 GREETING = "Hi! How can I help?"
-
-
-def wait_for(page, what: str, js: str, *, arg=None, timeout: float = 60000) -> None:
-    try:
-        page.wait_for_function(js, arg=arg, timeout=timeout)
-    except PlaywrightTimeout as exc:
-        raise AssertionError(
-            f"timed out waiting for {what}; widget debug={debug(page)} "
-            f"message={message_text(page)!r} transcript={transcript(page)}"
-        ) from exc
-
-
-def transcript(page) -> list[tuple[str, str]]:
-    return [
-        tuple(row)
-        for row in shadow(
-            page,
-            "return [...root.querySelectorAll('.transcript li')].map(l =>"
-            " [l.classList.contains('user') ? 'user' : 'assistant',"
-            " l.querySelector('.text').textContent]);",
-        )
-    ]
 
 
 def stored(daphne_server, call_id: str) -> list[tuple[str, str]]:
@@ -56,7 +41,7 @@ def stored(daphne_server, call_id: str) -> list[tuple[str, str]]:
 
 def greeting_said(page, what: str) -> None:
     """The whole greeting has been said (its final line is in the transcript)."""
-    wait_for(
+    wait_widget(
         page,
         what,
         f"(g) => {WIDGET}.debug.playedMs > 500 && [...{WIDGET}.shadowRoot.querySelectorAll("
@@ -66,13 +51,13 @@ def greeting_said(page, what: str) -> None:
 
 
 def answer_heard(page, after_ms: int) -> None:
-    wait_for(
+    wait_widget(
         page,
         "the answer in the transcript",
         f"() => [...{WIDGET}.shadowRoot.querySelectorAll('.transcript li.assistant')]"
         ".some(l => /harbou?r/i.test(l.textContent))",
     )
-    wait_for(
+    wait_widget(
         page,
         "the answer to be heard",
         f"(ms) => {WIDGET}.debug.playedMs > ms + 1000",
@@ -133,7 +118,7 @@ def test_a_typed_question_is_answered_aloud_shown_and_stored(
         greeting_ms = debug(page)["playedMs"]
         page.fill(box, QUESTION)
         page.press(box, "Enter")  # Enter sends
-        wait_for(
+        wait_widget(
             page,
             "the typed line in the transcript as the visitor's",
             f"(q) => [...{WIDGET}.shadowRoot.querySelectorAll('.transcript li.user')]"
@@ -186,7 +171,7 @@ def test_microphone_denied_offers_a_text_only_call(
         page.keyboard.type(QUESTION)
         page.click("voice-widget form.type .send")
         answer_heard(page, greeting_ms)
-        assert ("user", QUESTION) in transcript(page)
+        assert ("user", QUESTION) in transcript_lines(page)
         page.screenshot(path=str(artifacts_dir / "widget-text-only.png"))
         page.click("voice-widget .end")
         wait_state(page, "ended", timeout=15000)

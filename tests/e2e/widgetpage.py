@@ -139,3 +139,44 @@ class MockGateway:
 
     def of_type(self, kind: str) -> list[dict]:
         return [m for m in self.texts if m.get("type") == kind]
+
+
+def answering_gateway(page) -> dict:
+    """A mock call socket that starts the call on hello and ends it on end."""
+    holder = {}
+
+    def script(gw, msg):
+        if msg["type"] == "hello":
+            gw.start_call()
+        elif msg["type"] == "end":
+            gw.send({"type": "call.ended", "reason": "hangup"})
+            gw.ws.close(code=1000)
+
+    holder["gw"] = MockGateway(page, on_text=script)
+    return holder
+
+
+def transcript_lines(page) -> list[tuple[str, str]]:
+    """The widget's transcript as (role, text) pairs."""
+    return [
+        tuple(row)
+        for row in shadow(
+            page,
+            "return [...root.querySelectorAll('.transcript li')].map(l =>"
+            " [l.classList.contains('user') ? 'user' : 'assistant',"
+            " l.querySelector('.text').textContent]);",
+        )
+    ]
+
+
+def wait_widget(page, what: str, js: str, *, arg=None, timeout: float = 60000) -> None:
+    """page.wait_for_function that says what the widget was doing on a time-out."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout)
+    except PlaywrightTimeout as exc:
+        raise AssertionError(
+            f"timed out waiting for {what}; widget debug={debug(page)} "
+            f"message={message_text(page)!r} transcript={transcript_lines(page)}"
+        ) from exc
