@@ -120,13 +120,6 @@ class WebCallConsumer(FrameDispatch, AsyncWebsocketConsumer):
     hello_timer: asyncio.TimerHandle | None = None
     control_group = ""  # call_control_group(call_id): end/cancel over the REST API
 
-    @property
-    def early_audio(self) -> EarlyAudio:
-        """Microphone audio sent before `hello` (the latest 2 s), handed to the runtime."""
-        if "_early_audio" not in self.__dict__:
-            self._early_audio = EarlyAudio()
-        return self._early_audio
-
     def _call_id(self) -> str:
         return self.call.id if self.call is not None else "-"
 
@@ -174,6 +167,8 @@ class WebCallConsumer(FrameDispatch, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
         self.typed_bucket = TokenBucket(TYPED_PER_SECOND, TYPED_BURST)
+        # Microphone audio sent before `hello` (the latest 2 s), handed to the runtime.
+        self.early_audio = EarlyAudio()
         # Accept first: a refusal before accepting reaches the browser as a bare 403, and
         # the client deserves the code and the reason.
         await self.accept()

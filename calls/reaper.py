@@ -11,15 +11,13 @@ calls keep fresh heartbeats.
 from __future__ import annotations
 
 import logging
-import threading
 
 from django.db import close_old_connections
 from django.db.utils import DatabaseError
 
-from calls.services import HEARTBEAT_STALE_SECONDS, calls_reap_orphans
+from calls.services import calls_reap_orphans
 
 logger = logging.getLogger(__name__)
-_started = threading.Event()
 
 
 def reap_once() -> int:
@@ -33,18 +31,3 @@ def reap_once() -> int:
     if count:
         logger.warning("ended %d orphaned call(s) as failed", count)
     return count
-
-
-def start_reaper(interval: float = HEARTBEAT_STALE_SECONDS) -> None:
-    """Reap now, then every `interval` seconds in a daemon thread (once per process)."""
-    if _started.is_set():
-        return
-    _started.set()
-    reap_once()
-
-    def loop() -> None:
-        stop = threading.Event()
-        while not stop.wait(interval):
-            reap_once()
-
-    threading.Thread(target=loop, name="call-reaper", daemon=True).start()

@@ -28,6 +28,7 @@ from calls.models import (
     TranscriptEntry,
 )
 from calls.protocol import AudioPath
+from calls.services import recording_url
 from calls.vocabulary import EndReason
 
 STATUS_BY_CODE = {str(code): status.value for status, code in STATUS_CODES.items()}
@@ -242,7 +243,7 @@ class CallSerializer(serializers.ModelSerializer):
         return call.consent  # as recorded
 
     def get_recording_url(self, call: Call) -> str | None:
-        return f"/v1/calls/{call.id}/recording" if call.recording else None
+        return recording_url(call)
 
     def get_outcome(self, call: Call) -> str | None:
         return (call.analysis or {}).get("outcome")

@@ -364,3 +364,19 @@ def test_a_stream_with_a_bad_signature_is_refused_and_changes_nothing(phone):
     assert any(m.get("event") == "media" for m in received), received
     detail = seen[0]["data"]
     assert detail["status_label"] == "in_progress" and detail["transport"] == "twilio", detail
+
+
+def test_a_stream_handshake_without_a_signature_is_refused_before_it_opens(phone):
+    """No X-Twilio-Signature at all: the WebSocket is never accepted (HTTP 403)."""
+    import websockets
+
+    _, server, _, _ = phone
+    url = f"ws://127.0.0.1:{server.port}/ws/phone/twilio/stream"
+
+    async def attempt():
+        async with websockets.connect(url):
+            pass
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        asyncio.run(attempt())
+    assert refused.value.response.status_code == 403

@@ -183,3 +183,26 @@ async def test_after_end_the_server_sends_call_ended_and_closes_1000_within_seco
     call = final_call(server, call_id)
     assert (call["status_label"], call["end_reason"]) == ("completed", "hangup")
     assert call["ended_at"] is not None
+
+
+async def test_typed_text_over_the_limit_or_too_fast_is_refused_and_the_call_goes_on(
+    server, assistant
+):
+    """The typed-text limits of the protocol, through a real daphne: 1000 characters, and at
+    most 5 lines at once (then 1 a second); each refusal is an error and the call goes on."""
+    call_id, url = new_call(server, assistant)
+    async with socket(url) as ws:
+        await hello(ws)
+        await ws.send(json.dumps({"type": "text", "text": "x" * 1001}))
+        refused = (await until(ws, "error"))[-1]
+        assert refused["stage"] == "protocol" and "1000" in refused["message"]
+        for _ in range(6):
+            await ws.send(json.dumps({"type": "text", "text": "Where is the shop?"}))
+        refused = (await until(ws, "error"))[-1]
+        assert refused["stage"] == "protocol" and "too many typed" in refused["message"].lower()
+        await ws.send('{"type": "ping"}')
+        await until(ws, "pong")
+        assert final_call(server, call_id)["status_label"] == "in_progress"
+        await ws.send('{"type": "end"}')
+        _, code = await until_closed(ws)
+    assert code == CloseCode.NORMAL
